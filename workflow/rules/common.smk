@@ -1,0 +1,142 @@
+# Shared Python for all rule files: config validation, dataset discovery, path helpers.
+import glob
+import os
+import re
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+SRC_DIR = Path(workflow.basedir) / "workflow" / "src"
+sys.path.insert(0, str(SRC_DIR))
+
+from emoflow.constants import BIO_SIGNALS, MODALITIES, SETTINGS, SYNTH_SIZES  # noqa: E402
+
+validate(config, "../schemas/config.schema.yaml", set_default=True)
+
+SYNTH_ROOT = "resources/synthetic/KEMDy19"
+SYNTH_STAMP = "resources/synthetic/KEMDy19.manifest.json"
+DATA_DIR = os.path.normpath(config["data_dir"])
+IS_SYNTH = DATA_DIR == os.path.normpath(SYNTH_ROOT)
+SEEDS = config["seeds"]
+
+
+def _synthetic_sessions():
+    preset = SYNTH_SIZES[config["synthetic"]["size"]]
+    n = config["synthetic"]["n_sessions"] or preset["n_sessions"]
+    return [f"Session{i:02d}" for i in range(1, n + 1)]
+
+
+def _real_sessions():
+    if not os.path.isdir(DATA_DIR):
+        raise WorkflowError(
+            f"data_dir '{DATA_DIR}' does not exist. Point it at a KEMDy19 copy "
+            "(--config data_dir=/path/to/KEMDy19) or leave the default to use the synthetic data."
+        )
+    missing = [d for d in ("annotation", "wav", "ECG", "EDA", "TEMP") if not os.path.isdir(os.path.join(DATA_DIR, d))]
+    if missing:
+        raise WorkflowError(
+            f"data_dir '{DATA_DIR}' is not in the KEMDy19 layout: missing folder(s) {', '.join(missing)}"
+        )
+    found = set()
+    for path in glob.glob(os.path.join(DATA_DIR, "annotation", "Session*_[FM]_res.csv")):
+        m = re.match(r"(Session\d+)_[FM]_res\.csv$", os.path.basename(path))
+        if m:
+            found.add(m.group(1))
+    if not found:
+        raise WorkflowError(f"{DATA_DIR}/annotation: no SessionSS_F_res.csv / SessionSS_M_res.csv files found")
+    return sorted(found)
+
+
+SESSIONS = _synthetic_sessions() if IS_SYNTH else _real_sessions()
+# One participant file per session and gender: Sess01F, Sess01M, ...
+PARTICIPANTS = [f"Sess{s[len('Session'):]}{g}" for s in SESSIONS for g in ("F", "M")]
+
+
+wildcard_constraints:
+    session=r"Session\d+",
+    participant=r"Sess\d+[FM]",
+    signal="|".join(BIO_SIGNALS),
+    modality="|".join(MODALITIES),
+    seed=r"\d+",
+
+
+def raw(*parts):
+    """A raw dataset file as a rule input. Synthetic data is represented by its manifest."""
+    if IS_SYNTH:
+        return SYNTH_STAMP
+    return os.path.join(DATA_DIR, *parts)
+
+
+def raw_if_exists(*parts):
+    """Like raw(), but an absent real file gives no input (the job reports it as missing)."""
+    if IS_SYNTH:
+        return [SYNTH_STAMP]
+    path = os.path.join(DATA_DIR, *parts)
+    return [path] if os.path.exists(path) else []
+
+
+def annotation_files():
+    if IS_SYNTH:
+        return [SYNTH_STAMP]
+    return sorted(
+        os.path.join(DATA_DIR, "annotation", f"{s}_{g}_res.csv") for s in SESSIONS for g in ("F", "M")
+    )
+
+
+def bio_raw(wildcards):
+    """The participant's raw file for one bio signal, e.g. ECG/Session01/Original/Sess01F.csv."""
+    session = "Session" + wildcards.participant[len("Sess") : -1]
+    folder = BIO_SIGNALS[wildcards.signal]
+    return raw_if_exists(folder, session, "Original", f"{wildcards.participant}.csv")
+
+
+def code(*modules):
+    """Package modules a rule runs. Snakemake tracks a script's own file but not what it imports,
+    so each rule lists the modules it depends on as inputs: editing one reruns exactly its stage."""
+    base = ["__init__.py", "constants.py", "errors.py", "io.py", "runtime.py"]
+    return [str(SRC_DIR / "emoflow" / m) for m in base + list(modules)]
+
+
+def mem(base_mb):
+    """Memory that grows with each retry, so --retries recovers from an out-of-memory kill."""
+    return lambda wildcards, attempt: int(base_mb * attempt)
+
+
+def minutes(base):
+    """Runtime (minutes) that grows with each retry, so --retries recovers from a time-out."""
+    return lambda wildcards, attempt: int(base * attempt)
+
+
+def train_params(modality):
+    """The training hyperparameters of one modality (only these trigger its retraining)."""
+    keys = ("batch_size", "lr", "epochs", "weight_decay", "patience", "class_weights")
+    section = config[modality]
+    params = {k: section[k] for k in keys}
+    extra = {"bio": ("hidden", "dropout"), "audio": ("arch", "sample_rate", "max_seconds"), "text": ()}
+    params.update({k: section[k] for k in extra[modality]})
+    params["device"] = config["device"]
+    return params
+
+
+TEXT_LOCAL = config["text"]["pretrained"] is None
+
+
+def _pretrained_is_folder():
+    p = config["text"]["pretrained"]
+    return p is not None and (os.path.isdir(p) or p.startswith((".", "/", "~")))
+
+
+def text_backbone_dir():
+    """Folder that from_pretrained() loads: built locally, a user's folder, or a fetched hub copy."""
+    p = config["text"]["pretrained"]
+    if p is None:
+        return "results/text/backbone"
+    if _pretrained_is_folder():
+        return os.path.expanduser(p)
+    return "resources/pretrained/" + re.sub(r"[^A-Za-z0-9_.-]+", "__", p)
+
+
+def setting_modalities(setting):
+    return SETTINGS[setting][1]

@@ -1,0 +1,200 @@
+# Stage 2: feature tables keyed by segment_id, one job per participant file or session, then gathered.
+
+
+rule bio_features:
+    """ECG -> HRV, EDA -> FFT bands, TEMP -> trend, for the segments spoken by one participant."""
+    input:
+        segments="results/segments.parquet",
+        raw=bio_raw,
+        code=lambda w: code("features/__init__.py", "features/biosignals.py", f"features/{w.signal}.py"),
+    output:
+        "results/features/{signal}/{participant}.parquet",
+    params:
+        settings=lambda w: config["bio"][w.signal],
+        data_dir=DATA_DIR,
+    log:
+        "logs/bio_features/{signal}/{participant}.log",
+    benchmark:
+        "benchmarks/bio_features/{signal}/{participant}.tsv"
+    group:
+        "bio_features"
+    threads: 1
+    resources:
+        mem_mb=mem(2000),
+        runtime=minutes(20),
+    script:
+        "../scripts/bio_features.py"
+
+
+rule gather_bio:
+    """Join ECG, EDA and TEMP features on segment_id; QC counts and the missing-fraction check."""
+    input:
+        segments="results/segments.parquet",
+        parts=expand("results/features/{signal}/{participant}.parquet", signal=list(BIO_SIGNALS), participant=PARTICIPANTS),
+        code=code("features/__init__.py", "features/gather.py", "qc.py"),
+    output:
+        features="results/features/bio.parquet",
+        qc="results/qc/bio.tsv",
+    params:
+        max_missing=config["qc"]["max_missing_fraction"],
+        eda=config["bio"]["eda"],
+    log:
+        "logs/gather_bio.log",
+    threads: 1
+    resources:
+        mem_mb=mem(2000),
+        runtime=minutes(10),
+    script:
+        "../scripts/gather_bio.py"
+
+
+if TEXT_LOCAL:
+
+    rule build_text_backbone:
+        """Train a SentencePiece tokenizer on the training split only and initialise a small BERT;
+        both saved in Hugging Face format so training loads them through from_pretrained()."""
+        input:
+            segments="results/segments.parquet",
+            code=code("features/__init__.py", "features/text.py"),
+        output:
+            directory("results/text/backbone"),
+        params:
+            vocab_size=config["text"]["vocab_size"],
+            tag_policy=config["text"]["tag_policy"],
+            max_length=config["text"]["max_length"],
+            backbone=config["text"]["backbone"],
+            seed=config["split"]["seed"],
+        log:
+            "logs/build_text_backbone.log",
+        benchmark:
+            "benchmarks/build_text_backbone.tsv"
+        threads: 1
+        resources:
+            mem_mb=mem(2000),
+            runtime=minutes(10),
+        script:
+            "../scripts/build_text_backbone.py"
+
+elif not _pretrained_is_folder():
+
+    localrules:
+        fetch_pretrained,
+
+    rule fetch_pretrained:
+        """The only rule that may reach the network: copy a hub model to resources/ (run it on a
+        login node; compute jobs then load the local folder offline)."""
+        input:
+            code=code("features/__init__.py", "features/text.py"),
+        output:
+            directory(text_backbone_dir()),
+        params:
+            name=config["text"]["pretrained"],
+            revision=config["text"]["revision"],
+        log:
+            "logs/fetch_pretrained.log",
+        threads: 1
+        resources:
+            mem_mb=mem(4000),
+            runtime=minutes(30),
+        script:
+            "../scripts/fetch_pretrained.py"
+
+
+rule text_features:
+    """Tokenise transcripts to input_ids / attention_mask with the backbone's tokenizer."""
+    input:
+        segments="results/segments.parquet",
+        backbone=text_backbone_dir(),
+        code=code("features/__init__.py", "features/text.py", "qc.py"),
+    output:
+        features="results/features/text.parquet",
+        qc="results/qc/text.tsv",
+    params:
+        tag_policy=config["text"]["tag_policy"],
+        max_length=config["text"]["max_length"],
+        max_missing=config["qc"]["max_missing_fraction"]["text"],
+    log:
+        "logs/text_features.log",
+    benchmark:
+        "benchmarks/text_features.tsv"
+    threads: 1
+    resources:
+        mem_mb=mem(2000),
+        runtime=minutes(15),
+    script:
+        "../scripts/text_features.py"
+
+
+rule audio_features:
+    """Load, resample, normalise and crop/pad one session's clips to a float16 array."""
+    input:
+        segments="results/segments.parquet",
+        raw=lambda w: raw("wav", w.session),
+        code=code("features/__init__.py", "features/audio.py"),
+    output:
+        array=temp("results/features/audio/{session}.npy"),
+        index=temp("results/features/audio/{session}.parquet"),
+    params:
+        settings={k: config["audio"][k] for k in ("sample_rate", "max_seconds", "crop", "normalize", "min_seconds")},
+        data_dir=DATA_DIR,
+    log:
+        "logs/audio_features/{session}.log",
+    benchmark:
+        "benchmarks/audio_features/{session}.tsv"
+    group:
+        "audio_features"
+    threads: 1
+    resources:
+        mem_mb=mem(3000),
+        runtime=minutes(20),
+    script:
+        "../scripts/audio_features.py"
+
+
+rule gather_audio:
+    """Concatenate the per-session arrays into one float16 array plus an index by segment_id."""
+    input:
+        segments="results/segments.parquet",
+        arrays=expand("results/features/audio/{session}.npy", session=SESSIONS),
+        indexes=expand("results/features/audio/{session}.parquet", session=SESSIONS),
+        code=code("features/__init__.py", "features/audio.py", "qc.py"),
+    output:
+        array="results/features/audio.npy",
+        index="results/features/audio.parquet",
+        qc="results/qc/audio.tsv",
+    params:
+        max_missing=config["qc"]["max_missing_fraction"]["audio"],
+    log:
+        "logs/gather_audio.log",
+    benchmark:
+        "benchmarks/gather_audio.tsv"
+    threads: 1
+    resources:
+        mem_mb=mem(6000),
+        runtime=minutes(10),
+    script:
+        "../scripts/gather_audio.py"
+
+
+rule qc_summary:
+    """Per-modality counts of usable segments and the reasons for the others."""
+    input:
+        bio="results/qc/bio.tsv",
+        text="results/qc/text.tsv",
+        audio="results/qc/audio.tsv",
+        excluded="results/qc/excluded.tsv",
+        code=code("qc.py"),
+    output:
+        report(
+            "results/qc/features.tsv",
+            caption="../report/qc.rst",
+            category="Quality control",
+        ),
+    log:
+        "logs/qc_summary.log",
+    threads: 1
+    resources:
+        mem_mb=mem(500),
+        runtime=minutes(2),
+    script:
+        "../scripts/qc_summary.py"

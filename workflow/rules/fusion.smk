@@ -1,0 +1,86 @@
+# Stage 4: late fusion per setting, metrics, Table 1 and the report figures.
+
+SETTING_IDS = list(SETTINGS)
+SETTING_REGEX = "|".join(re.escape(s) for s in SETTING_IDS)
+
+
+rule fuse:
+    """Late fusion of the setting's modalities (joined on segment_id) and its test metrics."""
+    input:
+        predictions=lambda w: expand("results/predictions/{m}.parquet", m=setting_modalities(w.setting)),
+        code=code("fusion.py", "metrics.py", "plots.py"),
+    output:
+        predictions="results/fusion/{setting}/predictions.parquet",
+        metrics="results/fusion/{setting}/metrics.json",
+        confusion=report(
+            "results/fusion/{setting}/confusion.png",
+            caption="../report/confusion.rst",
+            category="Confusion matrices",
+            labels={"setting": "{setting}"},
+        ),
+    params:
+        method=config["fusion"]["method"],
+        modalities=lambda w: setting_modalities(w.setting),
+        seed=config["split"]["seed"],
+    wildcard_constraints:
+        setting=SETTING_REGEX,
+    log:
+        "logs/fuse/{setting}.log",
+    threads: 1
+    resources:
+        mem_mb=mem(1000),
+        runtime=minutes(5),
+    script:
+        "../scripts/fuse.py"
+
+
+def _unknown_setting(wildcards):
+    raise WorkflowError(
+        f"unknown setting '{wildcards.setting}' in results/fusion/; valid settings: {', '.join(SETTING_IDS)}"
+    )
+
+
+rule unknown_setting:
+    """Turns a request for an unknown setting into an error that lists the valid names."""
+    input:
+        _unknown_setting,
+    output:
+        "results/fusion/{setting}/{file}",
+    wildcard_constraints:
+        setting=rf"(?!(?:{SETTING_REGEX})$)[^/]+",
+    log:
+        "logs/unknown_setting/{setting}/{file}.log",
+    localrule: True
+    shell:
+        "false"
+
+
+rule table:
+    """Table 1 (one row per setting, paper order, with the paper's and the oracle's figures) and the
+    per-class F1 chart. It waits for the feature QC summary, so no table hides dropped segments."""
+    input:
+        metrics=expand("results/fusion/{setting}/metrics.json", setting=SETTING_IDS),
+        oracle="results/oracle.json" if IS_SYNTH else [],
+        qc="results/qc/features.tsv",
+        code=code("table.py", "plots.py"),
+    output:
+        table=report(
+            "results/table1.csv",
+            caption="../report/table1.rst",
+            category="Results",
+        ),
+        per_class_f1=report(
+            "results/figures/per_class_f1.png",
+            caption="../report/per_class_f1.rst",
+            category="Results",
+        ),
+    params:
+        settings=SETTING_IDS,
+    log:
+        "logs/table.log",
+    threads: 1
+    resources:
+        mem_mb=mem(500),
+        runtime=minutes(2),
+    script:
+        "../scripts/table.py"

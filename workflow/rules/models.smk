@@ -1,0 +1,64 @@
+# Stage 3: one model per modality and seed; checkpoints (safetensors) and validation/test probabilities.
+
+
+def model_inputs(wildcards):
+    features = {
+        "bio": {"features": "results/features/bio.parquet"},
+        "audio": {"array": "results/features/audio.npy", "features": "results/features/audio.parquet"},
+        "text": {"features": "results/features/text.parquet", "backbone": text_backbone_dir()},
+    }[wildcards.modality]
+    modules = {"bio": ["models/bio.py"], "audio": ["models/audio.py"], "text": ["models/text.py"]}
+    return {
+        "segments": "results/segments.parquet",
+        **features,
+        "code": code("models/__init__.py", "models/training.py", *modules[wildcards.modality]),
+    }
+
+
+rule train:
+    """Train one modality's model for one seed; pick the best epoch on the validation split."""
+    input:
+        unpack(model_inputs),
+    output:
+        model="results/models/{modality}/seed{seed}/model.safetensors",
+        config="results/models/{modality}/seed{seed}/config.json",
+        preprocessing="results/models/{modality}/seed{seed}/preprocessing.json",
+        curve="results/models/{modality}/seed{seed}/curve.csv",
+        curve_png=report(
+            "results/models/{modality}/seed{seed}/curve.png",
+            caption="../report/curve.rst",
+            category="Training curves",
+            labels={"modality": "{modality}", "seed": "{seed}"},
+        ),
+        predictions="results/models/{modality}/seed{seed}/predictions.parquet",
+    params:
+        train=lambda w: train_params(w.modality),
+        seed=lambda w: int(w.seed),
+    log:
+        "logs/train/{modality}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{modality}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        mem_mb=mem(4000),
+        runtime=minutes(60),
+        gpu=lambda w: config["gpu"] if w.modality in ("audio", "text") else 0,
+    script:
+        "../scripts/train.py"
+
+
+rule gather_predictions:
+    """All seeds of one modality in one table (column seed), validated and keyed by segment_id."""
+    input:
+        parts=expand("results/models/{{modality}}/seed{seed}/predictions.parquet", seed=SEEDS),
+        code=code("predictions.py"),
+    output:
+        "results/predictions/{modality}.parquet",
+    log:
+        "logs/gather_predictions/{modality}.log",
+    threads: 1
+    resources:
+        mem_mb=mem(1000),
+        runtime=minutes(5),
+    script:
+        "../scripts/gather_predictions.py"

@@ -1,0 +1,56 @@
+"""Names shared by every stage: emotions, settings, paper figures."""
+
+# Canonical class order used for every probability column and confusion matrix.
+EMOTIONS = ["neutral", "happy", "surprise", "angry", "sad", "disgust", "fear"]
+
+# Order in which KEMDy19 lists tied labels in a `;`-joined Total Evaluation cell.
+KEMDY19_TIE_ORDER = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
+
+# Spellings seen in real copies, mapped to the canonical label.
+LABEL_ALIASES = {"disqust": "disgust"}
+
+PROB_COLUMNS = [f"prob_{e}" for e in EMOTIONS]
+
+MODALITIES = ["audio", "text", "bio"]
+
+# setting id (wildcard, path-safe) -> (table label, modalities)
+SETTINGS = {
+    "audio": ("Audio", ["audio"]),
+    "text": ("Text", ["text"]),
+    "bio": ("Bio Signals", ["bio"]),
+    "audio+text": ("Audio+Text", ["audio", "text"]),
+    "audio+text+bio": ("Audio+Text+Bio Signals", ["audio", "text", "bio"]),
+}
+
+# Table 1 of the paper: (accuracy, F1).
+PAPER_RESULTS = {
+    "audio": (0.61, 0.39),
+    "text": (0.41, 0.26),
+    "bio": (0.52, 0.31),
+    "audio+text": (0.63, 0.42),
+    "audio+text+bio": (0.70, 0.49),
+}
+
+SPLITS = ["train", "val", "test"]
+
+# Synthetic dataset sizes. ``n_sessions`` and ``dialogues`` are read by the workflow at parse time;
+# ``utterances_per_dialogue`` is the (min, max) number of utterances (both speakers) per dialogue.
+SYNTH_SIZES = {
+    "tiny": {
+        "n_sessions": 3,
+        "dialogues": ["script01", "impro01"],
+        "utterances_per_dialogue": (10, 14),
+    },
+    "small": {
+        "n_sessions": 6,
+        "dialogues": ["script01", "script02", "impro01", "impro02"],
+        "utterances_per_dialogue": (28, 36),
+    },
+    "full": {
+        "n_sessions": 20,
+        "dialogues": [f"script{i:02d}" for i in range(1, 7)] + [f"impro{i:02d}" for i in range(1, 5)],
+        "utterances_per_dialogue": (30, 72),
+    },
+}
+
+BIO_SIGNALS = {"ecg": "ECG", "eda": "EDA", "temp": "TEMP"}
