@@ -19,6 +19,8 @@ if IS_SYNTH:
         resources:
             mem_mb=mem(2000),
             runtime=minutes(30),
+        conda:
+            "../../envs/data.yaml"
         script:
             "../scripts/synth_data.py"
 
@@ -42,6 +44,8 @@ if IS_SYNTH:
         resources:
             mem_mb=mem(1000),
             runtime=minutes(5),
+        conda:
+            "../../envs/data.yaml"
         script:
             "../scripts/oracle.py"
 
@@ -72,5 +76,7 @@ rule index_segments:
     resources:
         mem_mb=mem(2000),
         runtime=minutes(10),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/index_segments.py"

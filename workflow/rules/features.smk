@@ -22,6 +22,8 @@ rule bio_features:
     resources:
         mem_mb=mem(2000),
         runtime=minutes(20),
+    conda:
+        "../../envs/features.yaml"
     script:
         "../scripts/bio_features.py"
 
@@ -44,6 +46,8 @@ rule gather_bio:
     resources:
         mem_mb=mem(2000),
         runtime=minutes(10),
+    conda:
+        "../../envs/features.yaml"
     script:
         "../scripts/gather_bio.py"
 
@@ -72,6 +76,8 @@ if TEXT_LOCAL:
         resources:
             mem_mb=mem(2000),
             runtime=minutes(10),
+        conda:
+            "../../envs/text.yaml"
         script:
             "../scripts/build_text_backbone.py"
 
@@ -96,6 +102,8 @@ elif not _pretrained_is_folder():
         resources:
             mem_mb=mem(4000),
             runtime=minutes(30),
+        conda:
+            "../../envs/text.yaml"
         script:
             "../scripts/fetch_pretrained.py"
 
@@ -121,6 +129,8 @@ rule text_features:
     resources:
         mem_mb=mem(2000),
         runtime=minutes(15),
+    conda:
+        "../../envs/text.yaml"
     script:
         "../scripts/text_features.py"
 
@@ -147,6 +157,8 @@ rule audio_features:
     resources:
         mem_mb=mem(3000),
         runtime=minutes(20),
+    conda:
+        "../../envs/audio.yaml"
     script:
         "../scripts/audio_features.py"
 
@@ -172,6 +184,8 @@ rule gather_audio:
     resources:
         mem_mb=mem(6000),
         runtime=minutes(10),
+    conda:
+        "../../envs/audio.yaml"
     script:
         "../scripts/gather_audio.py"
 
@@ -196,5 +210,7 @@ rule qc_summary:
     resources:
         mem_mb=mem(500),
         runtime=minutes(2),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/qc_summary.py"

@@ -30,6 +30,8 @@ rule fuse:
     resources:
         mem_mb=mem(1000),
         runtime=minutes(5),
+    conda:
+        "../../envs/fusion.yaml"
     script:
         "../scripts/fuse.py"
 
@@ -82,5 +84,7 @@ rule table:
     resources:
         mem_mb=mem(500),
         runtime=minutes(2),
+    conda:
+        "../../envs/fusion.yaml"
     script:
         "../scripts/table.py"

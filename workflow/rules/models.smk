@@ -43,6 +43,8 @@ rule train:
         mem_mb=mem(4000),
         runtime=minutes(60),
         gpu=lambda w: config["gpu"] if w.modality in ("audio", "text") else 0,
+    conda:
+        "../../envs/models.yaml"
     script:
         "../scripts/train.py"
 
@@ -60,5 +62,7 @@ rule gather_predictions:
     resources:
         mem_mb=mem(1000),
         runtime=minutes(5),
+    conda:
+        "../../envs/data.yaml"
     script:
         "../scripts/gather_predictions.py"
