@@ -1,0 +1,54 @@
+"""Shared helpers: run the real snakemake CLI on a copy of the workflow in a temporary folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "profiles", "presets", "envs"]
+TINY = ["--configfile", "presets/tiny.yaml"]
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A self-contained copy of the workflow (no results) in ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``python -m snakemake ARGS`` in ``workdir``; targets must come before options."""
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and res.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-6000:]}")
+    return res
+
+
+def planned_outputs(dry_run_output: str) -> list[str]:
+    """Output files of every job a dry run plans (from its 'output:' lines)."""
+    outs = []
+    for m in re.finditer(r"^\s+output: (.+)$", dry_run_output, re.M):
+        outs += [p.strip() for p in m.group(1).split(",")]
+    return outs
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One complete run of the tiny synthetic configuration, shared by the workflow tests."""
+    wd = copy_workflow(tmp_path_factory.mktemp("tiny_run"))
+    snakemake(wd, "results/table1.csv", "--cores", "2", *TINY)
+    return wd

@@ -1,0 +1,519 @@
+"""KEMDy19 reader: annotation files, the speaker-perspective segment index and its exclusions.
+
+A session has two annotation files, ``annotation/SessionSS_F_res.csv`` and ``SessionSS_M_res.csv``.
+Both list every utterance of the session (same ``Numb``, same wav times, same Segment IDs); the file's
+gender says whose emotion was rated. The index keeps each utterance once, labelled from its own
+speaker's file (the speaker's perspective), and writes every utterance it leaves out, with a reason,
+to the exclusion table.
+
+Exclusion reasons (column ``reason`` of the exclusion table; ``detail`` says more):
+
+``unpaired``
+    the ``Numb`` row exists in only one of the two files of the session.
+``id_mismatch``
+    the F and M files give different Segment IDs for the same ``Numb`` (which utterance the row
+    describes is ambiguous). One exclusion per id of the pair that is not a valid utterance elsewhere.
+``bad_segment_id``
+    the id does not match ``SessSS_{script|impro}DD_{M|F}NNN`` or names another session.
+``duplicate_segment_id``
+    the same id on several rows of the session with different times or labels: every copy is
+    excluded. Identical copies (same times, label, valence and arousal) are one utterance listed twice;
+    one copy is kept and the collapse is counted in the summary.
+``missing_wav`` / ``missing_txt`` / ``unreadable_txt``
+    the media files ``wav/SessionSS/SessSS_{dialogue}/{id}.wav|.txt`` are absent or undecodable.
+``missing_label`` / ``unknown_label``
+    the Total Evaluation emotion is empty, or (after aliases such as ``disqust``) not one of the seven.
+``tie``
+    a tied label such as ``neutral;happy`` under ``tie_policy: drop``.
+
+An empty transcript is kept with text ``""`` (counted in the summary; the text stage handles it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .constants import EMOTIONS, KEMDY19_TIE_ORDER, LABEL_ALIASES
+from .errors import DataError
+from .io import read_transcript
+from .split import assign_split, check_no_leak, split_summary
+
+log = logging.getLogger(__name__)
+
+SEGMENT_COLUMNS = [
+    "segment_id", "session", "dialogue", "speaker", "wav_path", "txt_path", "text",
+    "start", "end", "emotion", "emotion_raw", "valence", "arousal",
+]
+EXCLUDED_COLUMNS = ["segment_id", "session", "reason", "detail"]
+TIE_POLICIES = ("first", "drop", "rarest")
+GENDERS = ("F", "M")
+
+SEGMENT_ID_RE = re.compile(r"Sess(\d+)_(script|impro)(\d+)_([MF])(\d+)")
+
+# (output name, accepted first-header names (lower case), second-header name or "" for a single column)
+_FIELDS = [
+    ("numb", ("numb",), ""),
+    ("wav_start", ("wav",), "start"),
+    ("wav_end", ("wav",), "end"),
+    ("ecg_start", ("ecg",), "start"),
+    ("ecg_end", ("ecg",), "end"),
+    ("eda_start", ("e4-eda", "eda"), "start"),
+    ("eda_end", ("e4-eda", "eda"), "end"),
+    ("temp_start", ("e4-temp", "temp"), "start"),
+    ("temp_end", ("e4-temp", "temp"), "end"),
+    ("segment_id", ("segment id",), ""),
+    ("emotion_raw", ("total evaluation",), "emotion"),
+    ("valence", ("total evaluation",), "valence"),
+    ("arousal", ("total evaluation",), "arousal"),
+]
+# How the columns are named in error messages (as KEMDy19 writes them).
+_DISPLAY = {
+    "numb": "Numb", "wav": "Wav", "ecg": "ECG", "e4-eda": "E4-EDA", "e4-temp": "E4-TEMP",
+    "segment id": "Segment ID", "total evaluation": "Total Evaluation",
+}
+_FLOAT_FIELDS = ["wav_start", "wav_end", "ecg_start", "ecg_end", "eda_start", "eda_end",
+                 "temp_start", "temp_end", "valence", "arousal"]
+_HEADER_WORDS = {"numb", "wav", "start", "end", "ecg", "e4-eda", "e4-temp", "eda", "temp", "segment id",
+                 "total evaluation", "emotion", "valence", "arousal"}
+_INT_RE = re.compile(r"\d+(\.0*)?")
+EXPECTED_WIDTH = 43
+
+
+def _norm(cell: str) -> str:
+    return " ".join(cell.split()).lower()
+
+
+def _is_header_like(row: list[str]) -> bool:
+    cells = {_norm(c) for c in row}
+    return bool(cells & _HEADER_WORDS) or any(c.startswith("eval") for c in cells)
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    for enc in ("utf-8", "cp949"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise DataError(path, "annotation file is neither UTF-8 nor CP949 text")
+
+
+def read_annotation(path) -> pd.DataFrame:
+    """Read one KEMDy19 annotation file (two header rows) into one row per data line.
+
+    Columns: numb (int), wav_start, wav_end, ecg_start, ecg_end, eda_start, eda_end, temp_start,
+    temp_end (float; empty cell = NaN), segment_id, emotion_raw (str, stripped), valence, arousal
+    (float), line (1-based line number in the file), and the raters' raw cells as
+    ``{rater}_{emotion|valence|arousal}`` strings (e.g. ``eval01f_emotion``; not validated).
+    Header names match case-insensitively; CRLF or LF, optional BOM. Raises DataError naming the file
+    for a missing column, a missing or extra header row, a short row, a non-numeric number or a
+    repeated Numb.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "annotation file not found")
+    text = _decode(path)
+    rows: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        raise DataError(path, f"line {reader.line_num}: malformed CSV ({exc})") from None
+    rows = [(n, r) for n, r in rows if r]  # blank lines
+    if len(rows) < 2:
+        raise DataError(path, f"expected 2 header rows, the file has only {len(rows)} non-blank line(s)")
+
+    (n1, top), (n2, sub) = rows[0], rows[1]
+    if "numb" not in {_norm(c) for c in top}:
+        raise DataError(path, f"line {n1} is not the KEMDy19 header: missing column 'Numb'")
+    if sub and _INT_RE.fullmatch(sub[0].strip()):
+        raise DataError(path, f"expected 2 header rows, found 1 (line {n2} is already data)")
+    width = len(top)
+    if len(sub) < width:
+        sub = sub + [""] * (width - len(sub))
+    elif len(sub) > width:
+        if any(c.strip() for c in sub[width:]):
+            raise DataError(path, f"the header rows differ in width ({width} and {len(sub)} fields)")
+        sub = sub[:width]
+    if width != EXPECTED_WIDTH:
+        log.warning("%s: %d columns (KEMDy19 has %d); reading by header names", path, width, EXPECTED_WIDTH)
+
+    # First-header names are written once over their sub-columns: carry them to the right.
+    tops, current = [], ""
+    for cell in top:
+        if cell.strip():
+            current = _norm(cell)
+        tops.append(current)
+    subs = [_norm(c) for c in sub]
+
+    col_of: dict[str, int] = {}
+    for name, accepted, subname in _FIELDS:
+        hits = [i for i, (t, s) in enumerate(zip(tops, subs))
+                if t in accepted and (not subname or s == subname)]
+        shown = _DISPLAY[accepted[0]] + (f"/{subname.capitalize()}" if subname else "")
+        if not hits:
+            raise DataError(path, f"missing column '{shown}'")
+        if not subname:
+            # single-cell columns (Numb, Segment ID): the first cell of that header
+            firsts = [i for i in hits if top[i].strip()]
+            if len(firsts) > 1:
+                raise DataError(path, f"column '{shown}' appears {len(firsts)} times in the header")
+            hits = firsts or hits
+        elif len(hits) > 1:
+            raise DataError(path, f"column '{shown}' appears {len(hits)} times in the header")
+        col_of[name] = hits[0]
+    rater_cols = {
+        f"{t.replace(' ', '_')}_{s}": i
+        for i, (t, s) in enumerate(zip(tops, subs))
+        if t.startswith("eval") and s in ("emotion", "valence", "arousal")
+    }
+
+    data: list[list[str]] = []
+    lines: list[int] = []
+    row_no: list[int] = []
+    n_blank = 0
+    for k, (n, row) in enumerate(rows[2:], start=1):
+        first = row[0].strip() if row else ""
+        if not _INT_RE.fullmatch(first):
+            if _is_header_like(row):
+                which = "a third" if k == 1 else "another"
+                raise DataError(path, f"expected 2 header rows, found {which} header-like row at line {n}")
+            if not any(c.strip() for c in row):
+                n_blank += 1
+                continue
+        if len(row) != width:
+            if len(row) > width and not any(c.strip() for c in row[width:]):
+                row = row[:width]
+            else:
+                raise DataError(path, f"data row {k} (line {n}): {len(row)} fields, expected {width}")
+        if not first:
+            raise DataError(path, f"data row {k} (line {n}): empty Numb")
+        if not _INT_RE.fullmatch(first):
+            raise DataError(path, f"non-numeric Numb {first!r} at data row {k} (line {n})")
+        data.append(row)
+        lines.append(n)
+        row_no.append(k)
+    if n_blank:
+        log.info("%s: skipped %d row(s) with only empty cells", path, n_blank)
+
+    out = pd.DataFrame({"line": np.asarray(lines, dtype=np.int64)})
+    for name, idx in col_of.items():
+        raw = pd.Series([r[idx].strip() for r in data], dtype=object)
+        if name in ("segment_id", "emotion_raw"):
+            out[name] = raw.astype(str)
+            continue
+        num = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
+        bad = num.isna() & (raw != "")
+        if bad.any():
+            j = int(np.flatnonzero(bad.to_numpy())[0])
+            what = "Numb" if name == "numb" else name.replace("_", " ")
+            raise DataError(path, f"non-numeric {what} {raw.iloc[j]!r} at data row {row_no[j]} "
+                                  f"(line {lines[j]})")
+        out[name] = num.astype(np.float64)
+    out["numb"] = out["numb"].astype(np.int64)
+    for name, idx in rater_cols.items():
+        out[name] = pd.Series([r[idx].strip() for r in data], dtype=object).astype(str)
+
+    dup = out["numb"].duplicated(keep=False)
+    if dup.any():
+        n = int(out.loc[dup, "numb"].iloc[0])
+        at = out.loc[out["numb"] == n, "line"].tolist()
+        raise DataError(path, f"Numb {n} appears on several rows (lines {', '.join(map(str, at))})")
+    cols = [f[0] for f in _FIELDS] + ["line"] + list(rater_cols)
+    return out[cols]
+
+
+def parse_segment_id(segment_id: str) -> dict | None:
+    """``Sess01_script01_M001`` -> {sess, dialogue, speaker, number}; None when it does not match."""
+    m = SEGMENT_ID_RE.fullmatch(segment_id)
+    if not m:
+        return None
+    return {"sess": m.group(1), "dialogue": f"{m.group(2)}{m.group(3)}", "speaker": m.group(4),
+            "number": int(m.group(5))}
+
+
+def parse_label(raw: str) -> tuple[list[str], str | None, list[str]]:
+    """Split a Total Evaluation cell into canonical labels.
+
+    Returns ``(labels, problem, aliases_used)``: labels in the order written (aliases mapped, duplicates
+    removed); ``problem`` is None, ``"missing_label"`` or ``"unknown_label"``.
+    """
+    parts = [p.strip().lower() for p in str(raw).split(";") if p.strip()]
+    if not parts:
+        return [], "missing_label", []
+    aliases = [p for p in parts if p in LABEL_ALIASES]
+    parts = [LABEL_ALIASES.get(p, p) for p in parts]
+    if any(p not in EMOTIONS for p in parts):
+        return parts, "unknown_label", aliases
+    return list(dict.fromkeys(parts)), None, aliases
+
+
+def _session_number(session: str) -> str:
+    m = re.fullmatch(r"Session(\d+)", session)
+    if not m:
+        raise DataError(session, "session names look like 'Session01'")
+    return m.group(1)
+
+
+def _pair_session(data_dir: Path, session: str, excluded: list[dict], summary: Counter) -> list[dict]:
+    """Read the F/M file pair of one session; return the speaker-perspective candidate rows."""
+    sess_no = _session_number(session)
+    frames = {}
+    for g in GENDERS:
+        p = data_dir / "annotation" / f"{session}_{g}_res.csv"
+        if not p.is_file():
+            raise DataError(p, f"annotation file for the {'female' if g == 'F' else 'male'} participant "
+                               f"of {session} not found")
+        frames[g] = read_annotation(p)
+        summary["rows_read"] += len(frames[g])
+    names = {g: f"{session}_{g}_res.csv" for g in GENDERS}
+    by = {g: {int(r["numb"]): r for r in frames[g].to_dict("records")} for g in GENDERS}
+
+    def exclude(sid, reason, detail):
+        excluded.append({"segment_id": sid, "session": session, "reason": reason, "detail": detail})
+
+    candidates: list[dict] = []
+    mismatches: list[tuple[int, str, str]] = []
+    numbs = sorted(set(by["F"]) | set(by["M"]))
+    for n in numbs:
+        have = [g for g in GENDERS if n in by[g]]
+        if len(have) == 1:
+            g = have[0]
+            row = by[g][n]
+            other = "M" if g == "F" else "F"
+            exclude(row["segment_id"], "unpaired",
+                    f"Numb {n} (line {row['line']} of {names[g]}) has no row in {names[other]}")
+            continue
+        fid, mid = by["F"][n]["segment_id"], by["M"][n]["segment_id"]
+        if fid != mid:
+            mismatches.append((n, fid, mid))
+            continue
+        parsed = parse_segment_id(fid)
+        if parsed is None:
+            exclude(fid, "bad_segment_id", f"Numb {n}: {fid!r} is not SessSS_{{script|impro}}DD_{{M|F}}NNN")
+            continue
+        if parsed["sess"] != sess_no:
+            exclude(fid, "bad_segment_id", f"Numb {n}: {fid} is listed in the {session} files")
+            continue
+        own = by[parsed["speaker"]][n]
+        other = by["M" if parsed["speaker"] == "F" else "F"][n]
+        if not (np.allclose([own["wav_start"], own["wav_end"]], [other["wav_start"], other["wav_end"]],
+                            atol=1e-3, equal_nan=True)):
+            summary["wav_time_mismatch"] += 1
+        sess_prefix = fid.split("_", 1)[0]
+        folder = f"wav/{session}/{sess_prefix}_{parsed['dialogue']}"
+        candidates.append({
+            "segment_id": fid, "session": session, "dialogue": parsed["dialogue"],
+            "speaker": parsed["speaker"],
+            "wav_path": f"{folder}/{fid}.wav", "txt_path": f"{folder}/{fid}.txt",
+            "start": float(own["wav_start"]), "end": float(own["wav_end"]),
+            "emotion_raw": own["emotion_raw"], "valence": float(own["valence"]),
+            "arousal": float(own["arousal"]), "numb": int(n),
+        })
+    summary["rows_paired"] += len(numbs)
+    summary["speaker_rows"] += len(candidates)
+
+    # The same id on several rows: identical copies collapse to one, conflicting copies are all excluded.
+    ids = Counter(c["segment_id"] for c in candidates)
+    kept = []
+    seen: set[str] = set()
+    for c in candidates:
+        sid = c["segment_id"]
+        if ids[sid] == 1:
+            kept.append(c)
+            continue
+        copies = [d for d in candidates if d["segment_id"] == sid]
+        keys = {(d["start"], d["end"], d["emotion_raw"], d["valence"], d["arousal"]) for d in copies}
+        numb_list = ", ".join(str(d["numb"]) for d in copies)
+        if len(keys) == 1:
+            if sid not in seen:
+                kept.append(c)
+                seen.add(sid)
+                summary["duplicate_rows_collapsed"] += len(copies) - 1
+                log.warning("%s: %s listed identically on Numb %s; kept once", session, sid, numb_list)
+        else:
+            exclude(sid, "duplicate_segment_id", f"Numb {c['numb']}: the copies on Numb {numb_list} disagree")
+
+    # Rows whose F and M ids disagree: excluded under each id that is not a valid utterance elsewhere.
+    valid_ids = {c["segment_id"] for c in candidates}
+    for n, fid, mid in mismatches:
+        detail = f"Numb {n}: {names['F']} has {fid!r}, {names['M']} has {mid!r}"
+        left = [s for s in dict.fromkeys([fid, mid]) if s not in valid_ids]
+        if not left:
+            summary["id_mismatch_rows_without_own_id"] += 1
+            log.warning("%s: %s (both ids are valid utterances on other rows)", session, detail)
+        for s in left:
+            exclude(s, "id_mismatch", detail)
+    summary["id_mismatch_rows"] += len(mismatches)
+    return kept
+
+
+def _resolve_ties(rows: list[dict], tie_policy: str, exclude, summary: dict) -> list[dict]:
+    """Give every row a single ``emotion``; rows that cannot get one are excluded."""
+    labelled = []
+    for r in rows:
+        labels, problem, aliases = parse_label(r["emotion_raw"])
+        for a in aliases:
+            summary["aliases"][a] += 1
+        if problem == "missing_label":
+            exclude(r, "missing_label", "Total Evaluation emotion is empty")
+        elif problem == "unknown_label":
+            exclude(r, "unknown_label", r["emotion_raw"])
+        else:
+            labelled.append((r, labels))
+    singles = Counter(labels[0] for _, labels in labelled if len(labels) == 1)
+    rank = {e: i for i, e in enumerate(EMOTIONS)}
+    tie_rank = {e: i for i, e in enumerate(KEMDY19_TIE_ORDER)}
+    out = []
+    ties = summary["ties"]
+    for r, labels in labelled:
+        if len(labels) == 1:
+            r["emotion"] = labels[0]
+            out.append(r)
+            continue
+        ties["n"] += 1
+        if [tie_rank[x] for x in labels] != sorted(tie_rank[x] for x in labels):
+            ties["not_in_kemdy19_order"] += 1
+        if tie_policy == "drop":
+            ties["dropped"] += 1
+            exclude(r, "tie", r["emotion_raw"])
+            continue
+        if tie_policy == "first":
+            chosen = labels[0]
+        else:  # rarest among single-label rows; EMOTIONS order breaks equal counts
+            chosen = min(labels, key=lambda e: (singles[e], rank[e]))
+        ties["resolved"][chosen] += 1
+        r["emotion"] = chosen
+        out.append(r)
+    return out
+
+
+def build_index(data_dir, sessions, tie_policy: str = "first") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The speaker-perspective segment index of a KEMDy19 copy.
+
+    Returns ``(segments, excluded, summary)``: segments with the contract columns (no ``split`` yet),
+    sorted by segment_id; excluded (segment_id, session, reason, detail); summary, a JSON-ready dict of
+    counts. Paths are relative to ``data_dir`` (posix). See the module docstring for the reasons.
+    A missing annotation file raises DataError.
+    """
+    if tie_policy not in TIE_POLICIES:
+        raise ValueError(f"tie_policy must be one of {TIE_POLICIES}, not {tie_policy!r}")
+    data_dir = Path(data_dir)
+    sessions = list(sessions)
+    excluded: list[dict] = []
+    counts: Counter = Counter()
+    candidates: list[dict] = []
+    for session in sessions:
+        candidates += _pair_session(data_dir, session, excluded, counts)
+
+    def exclude(r, reason, detail):
+        excluded.append({"segment_id": r["segment_id"], "session": r["session"], "reason": reason,
+                         "detail": detail})
+
+    encodings: Counter = Counter()
+    n_empty = 0
+    with_media = []
+    for r in candidates:
+        if not (data_dir / r["wav_path"]).is_file():
+            exclude(r, "missing_wav", r["wav_path"])
+            continue
+        txt = data_dir / r["txt_path"]
+        if not txt.is_file():
+            exclude(r, "missing_txt", r["txt_path"])
+            continue
+        try:
+            text, enc = read_transcript(txt)
+        except DataError as exc:
+            exclude(r, "unreadable_txt", exc.problem)
+            continue
+        encodings[enc] += 1
+        if not text:
+            n_empty += 1
+        r["text"] = text
+        with_media.append(r)
+
+    label_summary = {"aliases": Counter(),
+                     "ties": {"n": 0, "dropped": 0, "resolved": Counter(), "not_in_kemdy19_order": 0}}
+    rows = _resolve_ties(with_media, tie_policy, exclude, label_summary)
+
+    segments = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+    segments = segments.sort_values("segment_id", kind="stable").reset_index(drop=True)
+    for c in ("start", "end", "valence", "arousal"):
+        segments[c] = segments[c].astype(np.float64)
+    excl = pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS)
+    excl = excl.sort_values(["session", "segment_id", "reason"], kind="stable").reset_index(drop=True)
+
+    if label_summary["ties"]["not_in_kemdy19_order"]:
+        log.warning("%d tied labels are not listed in the KEMDy19 order %s",
+                    label_summary["ties"]["not_in_kemdy19_order"], KEMDY19_TIE_ORDER)
+    summary = {
+        "data_dir": str(data_dir),
+        "sessions": len(sessions),
+        "annotation_rows_read": int(counts["rows_read"]),
+        "annotation_rows_paired": int(counts["rows_paired"]),
+        "speaker_rows": int(counts["speaker_rows"]),
+        "segments": len(segments),
+        "excluded": len(excl),
+        "excluded_by_reason": {k: int(v) for k, v in sorted(Counter(excl["reason"]).items())},
+        "per_emotion": {e: int((segments["emotion"] == e).sum()) for e in EMOTIONS},
+        "per_speaker": {g: int((segments["speaker"] == g).sum()) for g in GENDERS},
+        "per_session": {s: int((segments["session"] == s).sum()) for s in sessions},
+        "transcript_encodings": dict(sorted(encodings.items())),
+        "empty_transcripts": n_empty,
+        "tie_policy": tie_policy,
+        "ties": {
+            "n": label_summary["ties"]["n"],
+            "dropped": label_summary["ties"]["dropped"],
+            "resolved": dict(sorted(label_summary["ties"]["resolved"].items())),
+            "not_in_kemdy19_order": label_summary["ties"]["not_in_kemdy19_order"],
+        },
+        "aliases_mapped": dict(sorted(label_summary["aliases"].items())),
+        "id_mismatch_rows": int(counts["id_mismatch_rows"]),
+        "id_mismatch_rows_without_own_id": int(counts["id_mismatch_rows_without_own_id"]),
+        "duplicate_rows_collapsed": int(counts["duplicate_rows_collapsed"]),
+        "wav_time_mismatch_rows": int(counts["wav_time_mismatch"]),
+    }
+    log.info("%d sessions: %d annotation rows read, %d speaker rows, %d segments kept, %d excluded %s",
+             len(sessions), summary["annotation_rows_read"], summary["speaker_rows"], len(segments),
+             len(excl), summary["excluded_by_reason"])
+    if summary["wav_time_mismatch_rows"]:
+        log.warning("%d utterances have different wav times in the F and M files (own file's times used)",
+                    summary["wav_time_mismatch_rows"])
+    log.info("emotions %s; transcripts %s (%d empty); ties %s", summary["per_emotion"],
+             summary["transcript_encodings"], n_empty, summary["ties"])
+    return segments, excl, summary
+
+
+def index_dataset(data_dir, sessions, labels: dict, split: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """build_index + assign_split + check_no_leak: what the index_segments rule writes.
+
+    ``labels`` is the config's ``labels`` section, ``split`` its ``split`` section. Raises DataError
+    when no segment is left or the data cannot be split as asked.
+    """
+    segments, excluded, summary = build_index(data_dir, sessions, labels.get("tie_policy", "first"))
+    if segments.empty:
+        raise DataError(data_dir, f"no usable segments: all {len(excluded)} utterances were excluded "
+                                  f"({summary['excluded_by_reason']})")
+    try:
+        segments["split"] = assign_split(segments, split["scheme"], split["test_fraction"],
+                                         split["val_fraction"], split["seed"])
+    except ValueError as exc:
+        raise DataError(data_dir, f"cannot split the segments: {exc}") from None
+    check_no_leak(segments, split["scheme"])
+    summary["split"] = {"scheme": split["scheme"], "test_fraction": split["test_fraction"],
+                        "val_fraction": split["val_fraction"], "seed": split["seed"],
+                        **split_summary(segments)}
+    log.info("split %s: %s", split["scheme"], summary["split"]["counts"])
+    return segments, excluded, summary
+
