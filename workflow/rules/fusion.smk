@@ -8,7 +8,7 @@ rule fuse:
     """Late fusion of the setting's modalities (joined on segment_id) and its test metrics."""
     input:
         predictions=lambda w: expand("results/predictions/{m}.parquet", m=setting_modalities(w.setting)),
-        code=code("fusion.py", "metrics.py", "plots.py"),
+        code=code("fusion.py", "metrics.py", "plots.py", "predictions.py"),
     output:
         predictions="results/fusion/{setting}/predictions.parquet",
         metrics="results/fusion/{setting}/metrics.json",

@@ -1,0 +1,349 @@
+"""Late fusion: known answers per method, join by key, mismatches, no leakage from the test rows."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emoflow.constants import EMOTIONS, PROB_COLUMNS
+from emoflow.errors import DataError
+from emoflow.fusion import (
+    fit_weights,
+    fuse,
+    fuse_details,
+    run_setting,
+    simplex_grid,
+)
+
+K = len(EMOTIONS)
+
+
+def table(ids, splits, labels, probs, seed=0):
+    df = pd.DataFrame({"seed": seed, "segment_id": ids, "split": splits, "emotion": labels})
+    df[PROB_COLUMNS] = np.asarray(probs, dtype=float)
+    return df
+
+
+def peaked(classes, p, rng=None):
+    """Rows putting probability ``p`` on ``classes[i]`` and the rest spread evenly."""
+    out = np.full((len(classes), K), (1 - p) / (K - 1))
+    out[np.arange(len(classes)), classes] = p
+    return out
+
+
+def noise(n, rng):
+    return rng.dirichlet(np.ones(K), size=n)
+
+
+def scenario(rng, n_val=140, n_test=140, seed=0, informative="audio", p=0.6):
+    """``informative`` is right 80% of the time (true class keeps 0.2 otherwise); the other is noise."""
+    n = n_val + n_test
+    y = rng.integers(0, K, n)
+    wrong = rng.random(n) < 0.2
+    guess = np.where(wrong, (y + rng.integers(1, K, n)) % K, y)
+    good = peaked(guess, p)
+    good[wrong, y[wrong]] = 0.2
+    good[wrong] /= good[wrong].sum(axis=1, keepdims=True)
+    ids = [f"s{seed}_{i:04d}" for i in range(n)]
+    splits = ["val"] * n_val + ["test"] * n_test
+    labels = [EMOTIONS[i] for i in y]
+    other = "text" if informative == "audio" else "audio"
+    return {
+        informative: table(ids, splits, labels, good, seed),
+        other: table(ids, splits, labels, noise(n, rng), seed),
+    }
+
+
+# ---------------------------------------------------------------------------------------------- mean
+def test_mean_is_exact_average():
+    a = np.zeros((2, K))
+    a[0, [0, 1]] = [0.8, 0.2]
+    a[1, [3, 4]] = [0.5, 0.5]
+    b = np.zeros((2, K))
+    b[0, [1, 2]] = [0.6, 0.4]
+    b[1, [3, 6]] = [0.9, 0.1]
+    ids, splits, labels = ["x", "y"], ["test", "test"], ["happy", "angry"]
+    out = fuse({"audio": table(ids, splits, labels, a), "text": table(ids, splits, labels, b)})
+    assert list(out.columns) == ["seed", "segment_id", "split", "emotion", *PROB_COLUMNS, "pred"]
+    expected = np.zeros((2, K))
+    expected[0, [0, 1, 2]] = [0.4, 0.4, 0.2]
+    expected[1, [3, 4, 6]] = [0.7, 0.25, 0.05]
+    np.testing.assert_allclose(out[PROB_COLUMNS].to_numpy(), expected, atol=1e-12)
+    # x: tie between neutral and happy -> first in EMOTIONS order; y: angry
+    assert out["pred"].tolist() == ["neutral", "angry"]
+    assert out["emotion"].tolist() == labels
+
+
+@pytest.mark.parametrize("method", ["mean", "weighted", "stacking"])
+def test_single_modality_is_identity(method):
+    rng = np.random.default_rng(0)
+    t = scenario(rng, 40, 30)["audio"]
+    out, fits = fuse_details({"audio": t}, method, keep_val=True)
+    merged = out.merge(t, on=["seed", "segment_id"], suffixes=("", "_in"))
+    assert len(merged) == len(t)
+    for c in PROB_COLUMNS:
+        np.testing.assert_array_equal(merged[c], merged[f"{c}_in"])
+    assert fits[0]["weights"] == {"audio": 1.0}
+
+
+def test_output_holds_test_rows_only_by_default():
+    rng = np.random.default_rng(1)
+    out = fuse(scenario(rng, 20, 15))
+    assert set(out["split"]) == {"test"} and len(out) == 15
+
+
+# ------------------------------------------------------------------------------------------ weighted
+def test_simplex_grid():
+    g2, g3 = simplex_grid(2), simplex_grid(3)
+    assert g2.shape == (21, 2) and g3.shape == (231, 3)
+    np.testing.assert_allclose(g3.sum(axis=1), 1.0)
+    assert (g3 >= 0).all()
+
+
+def test_weighted_recovers_informative_modality():
+    for informative in ("audio", "text"):
+        rng = np.random.default_rng(3)
+        tables = scenario(rng, informative=informative)
+        out, fits = fuse_details(tables, "weighted")
+        w = fits[0]["weights"]
+        assert w[informative] >= 0.9, w
+        assert sum(w.values()) == pytest.approx(1.0)
+        assert min(w.values()) >= 0
+        other = "text" if informative == "audio" else "audio"
+        expected = w[informative] * tables[informative].set_index("segment_id")[PROB_COLUMNS] + w[
+            other
+        ] * tables[other].set_index("segment_id")[PROB_COLUMNS]
+        got = out.set_index("segment_id")[PROB_COLUMNS]
+        np.testing.assert_allclose(got.to_numpy(), expected.loc[got.index].to_numpy(), atol=1e-12)
+
+
+def test_fit_weights_equal_modalities_tie_to_uniform():
+    p = peaked([0, 1, 2], 0.7)
+    np.testing.assert_allclose(fit_weights([p, p], np.array([0, 1, 2])), [0.5, 0.5])
+
+
+def test_weights_are_fitted_per_seed():
+    rng = np.random.default_rng(4)
+    s0 = scenario(rng, seed=0, informative="audio")
+    s1 = scenario(rng, seed=1, informative="text")
+    tables = {m: pd.concat([s0[m], s1[m]], ignore_index=True) for m in ("audio", "text")}
+    _, fits = fuse_details(tables, "weighted")
+    assert [f["seed"] for f in fits] == [0, 1]
+    assert fits[0]["weights"]["audio"] >= 0.9 and fits[1]["weights"]["text"] >= 0.9
+
+
+# ------------------------------------------------------------------------------------------ stacking
+def permuted_scenario(rng, n_val=210, n_test=210):
+    """Audio is confidently right but with its classes shifted by one; text is noise."""
+    n = n_val + n_test
+    y = rng.integers(0, K, n)
+    shifted = peaked((y + 1) % K, 0.7)
+    ids = [f"p{i:04d}" for i in range(n)]
+    splits = ["val"] * n_val + ["test"] * n_test
+    labels = [EMOTIONS[i] for i in y]
+    return {
+        "audio": table(ids, splits, labels, shifted),
+        "text": table(ids, splits, labels, noise(n, rng)),
+    }
+
+
+def accuracy(df):
+    return float((df["pred"] == df["emotion"]).mean())
+
+
+def test_stacking_beats_mean_when_a_modality_is_miscalibrated():
+    tables = permuted_scenario(np.random.default_rng(5))
+    mean_acc = accuracy(fuse(tables, "mean"))
+    out, fits = fuse_details(tables, "stacking", seed=0)
+    stack_acc = accuracy(out)
+    assert mean_acc < 0.2
+    assert stack_acc > 0.9
+    assert fits[0]["C"] in (0.1, 1.0, 10.0) and fits[0]["C_cross_validated"]
+    np.testing.assert_allclose(out[PROB_COLUMNS].sum(axis=1), 1.0)
+
+
+def test_stacking_is_deterministic_for_a_seed():
+    tables = permuted_scenario(np.random.default_rng(6), 60, 40)
+    a = fuse(tables, "stacking", seed=3)
+    b = fuse(tables, "stacking", seed=3)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_stacking_small_or_degenerate_validation_sets():
+    tables = permuted_scenario(np.random.default_rng(16), 5, 10)
+    _, fits = fuse_details(tables, "stacking")
+    assert fits[0]["C"] == 1.0 and not fits[0]["C_cross_validated"]
+    small = permuted_scenario(np.random.default_rng(17), 20, 5)
+    one_class = {m: t.assign(emotion="sad") for m, t in small.items()}
+    with pytest.raises(DataError, match="two classes"):
+        fuse(one_class, "stacking")
+    no_val = {m: t[t["split"] == "test"] for m, t in tables.items()}
+    for method in ("weighted", "stacking"):
+        with pytest.raises(DataError, match="no validation rows"):
+            fuse(no_val, method)
+    assert len(fuse(no_val, "mean")) == 10
+
+
+# ------------------------------------------------------------------------------------------ join/key
+@pytest.mark.parametrize("method", ["mean", "weighted", "stacking"])
+def test_row_order_does_not_matter(method):
+    rng = np.random.default_rng(7)
+    tables = scenario(rng, 80, 60)
+    ref = fuse(tables, method, seed=1)
+    shuffled = {
+        m: t.sample(frac=1.0, random_state=i + 11).reset_index(drop=True)
+        for i, (m, t) in enumerate(tables.items())
+    }
+    assert not shuffled["audio"]["segment_id"].equals(shuffled["text"]["segment_id"])
+    pd.testing.assert_frame_equal(fuse(shuffled, method, seed=1), ref)
+
+
+def test_missing_row_raises_naming_modalities_and_ids():
+    rng = np.random.default_rng(8)
+    tables = scenario(rng, 10, 10)
+    tables["text"] = tables["text"][tables["text"]["segment_id"] != "s0_0013"]
+    with pytest.raises(DataError) as err:
+        fuse(tables, sources={m: f"results/predictions/{m}.parquet" for m in tables})
+    msg = str(err.value)
+    assert "audio" in msg and "text" in msg and "s0_0013" in msg
+    assert "results/predictions/text.parquet" in msg
+
+
+def test_split_disagreement_raises():
+    rng = np.random.default_rng(9)
+    tables = scenario(rng, 10, 10)
+    t = tables["text"].copy()
+    t.loc[t["segment_id"] == "s0_0002", "split"] = "test"
+    tables["text"] = t
+    with pytest.raises(DataError, match="s0_0002"):
+        fuse(tables)
+
+
+def test_label_disagreement_raises():
+    rng = np.random.default_rng(10)
+    tables = scenario(rng, 10, 10)
+    t = tables["text"].copy()
+    row = t["segment_id"] == "s0_0015"
+    t.loc[row, "emotion"] = "fear" if t.loc[row, "emotion"].item() != "fear" else "sad"
+    tables["text"] = t
+    with pytest.raises(DataError, match=r"true label.*s0_0015"):
+        fuse(tables)
+
+
+def test_bad_tables_are_rejected():
+    rng = np.random.default_rng(11)
+    t = scenario(rng, 5, 5)["audio"]
+    src = {"audio": "a.parquet"}
+
+    def fails(df, match):
+        with pytest.raises(DataError, match=match) as err:
+            fuse({"audio": df}, sources=src)
+        assert "a.parquet" in str(err.value)
+
+    fails(t.drop(columns="prob_fear"), "missing column")
+    fails(pd.concat([t, t.iloc[:1]], ignore_index=True), "duplicate")
+    bad = t.copy()
+    bad.loc[0, PROB_COLUMNS] = bad.loc[0, PROB_COLUMNS] * 0.5
+    fails(bad, "sum to")
+    bad = t.copy()
+    bad.loc[0, "split"] = "train"
+    fails(bad, "split")
+    fails(t.iloc[:0], "no prediction rows")
+    with pytest.raises(ValueError, match="unknown fusion method"):
+        fuse({"audio": t}, "max")
+
+
+# ------------------------------------------------------------------------------------------ no leak
+def _perturb_test(tables, rng):
+    out = {}
+    for m, t in tables.items():
+        t = t.copy()
+        test = (t["split"] == "test").to_numpy()
+        t.loc[test, PROB_COLUMNS] = noise(int(test.sum()), rng)
+        out[m] = t
+    return out
+
+
+def test_test_rows_do_not_influence_weights():
+    rng = np.random.default_rng(12)
+    tables = scenario(rng)
+    _, fits_a = fuse_details(tables, "weighted")
+    # test rows of the informative modality replaced by noise and vice versa: a fit on them would move
+    flipped = _perturb_test(tables, rng)
+    _, fits_b = fuse_details(flipped, "weighted")
+    assert fits_a[0]["weights"] == fits_b[0]["weights"]
+    # ...whereas changing the validation rows does move the weights (the fit is not a constant)
+    swapped = {"audio": tables["text"].copy(), "text": tables["audio"].copy()}
+    swapped["audio"]["segment_id"] = tables["audio"]["segment_id"]
+    _, fits_c = fuse_details(swapped, "weighted")
+    assert fits_c[0]["weights"]["text"] >= 0.9
+
+
+def test_test_rows_do_not_influence_stacker():
+    rng = np.random.default_rng(13)
+    tables = permuted_scenario(rng, 140, 60)
+    a, fits_a = fuse_details(tables, "stacking", seed=0)
+    changed = {m: t.copy() for m, t in tables.items()}
+    ids = set(a["segment_id"].iloc[:30])
+    for m, t in changed.items():
+        rows = t["segment_id"].isin(ids).to_numpy()
+        t.loc[rows, PROB_COLUMNS] = noise(int(rows.sum()), rng)
+    b, fits_b = fuse_details(changed, "stacking", seed=0)
+    assert fits_a[0]["C"] == fits_b[0]["C"]
+    untouched_a = a[~a["segment_id"].isin(ids)].reset_index(drop=True)
+    untouched_b = b[~b["segment_id"].isin(ids)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(untouched_a, untouched_b)
+    assert not a[PROB_COLUMNS].equals(b[PROB_COLUMNS])
+
+
+# ------------------------------------------------------------------------------------------ rule
+def test_run_setting_writes_outputs(tmp_path):
+    rng = np.random.default_rng(14)
+    s0 = scenario(rng, 60, 50, seed=0)
+    s1 = scenario(rng, 60, 50, seed=1)
+    paths = []
+    for m in ("audio", "text"):
+        p = tmp_path / f"{m}.parquet"
+        pd.concat([s0[m], s1[m]]).sample(frac=1.0, random_state=0).to_parquet(p, index=False)
+        paths.append(str(p))
+    out = tmp_path / "fusion" / "audio+text"
+    # inputs listed in the other order: paired with modalities by file name
+    result = run_setting(
+        paths[::-1], ["audio", "text"], "weighted", 0, "audio+text",
+        out / "predictions.parquet", out / "metrics.json", out / "confusion.png",
+    )
+    pred = pd.read_parquet(out / "predictions.parquet")
+    assert set(pred["split"]) == {"test"} and len(pred) == 100
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["label"] == "Audio+Text" and metrics["modalities"] == ["audio", "text"]
+    assert metrics["n_seeds"] == 2 and metrics["n_test"] == 100 and metrics["seeds"] == [0, 1]
+    per_seed = [metrics["per_seed"][s]["accuracy"] for s in ("0", "1")]
+    assert metrics["accuracy"] == pytest.approx(np.mean(per_seed))
+    assert metrics["summary"]["accuracy"]["std"] == pytest.approx(np.std(per_seed, ddof=1))
+    for s in ("0", "1"):
+        rows = pred[pred["seed"] == int(s)]
+        assert metrics["per_seed"][s]["accuracy"] == pytest.approx(accuracy(rows))
+        assert metrics["per_seed"][s]["fusion"]["weights"]["audio"] >= 0.9
+    assert np.asarray(metrics["confusion"]).sum() == 100
+    assert metrics["majority"]["label"] in EMOTIONS
+    assert set(metrics["per_class_f1"]) == set(EMOTIONS)
+    assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result["method"] == "weighted"
+
+
+def test_run_setting_single_seed_std_is_zero(tmp_path):
+    t = scenario(np.random.default_rng(15), 20, 20)["audio"]
+    p = tmp_path / "audio.parquet"
+    t.to_parquet(p, index=False)
+    result = run_setting([str(p)], ["audio"], "mean", 0, "audio", tmp_path / "p.parquet", tmp_path / "m.json")
+    assert result["summary"]["f1_macro"]["std"] == 0.0 and result["n_seeds"] == 1
+    test = t[t["split"] == "test"]
+    expected = np.asarray(EMOTIONS)[test[PROB_COLUMNS].to_numpy().argmax(axis=1)]
+    assert result["accuracy"] == pytest.approx(float((expected == test["emotion"].to_numpy()).mean()))
+
+
+def test_missing_input_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="audio.parquet"):
+        run_setting([str(tmp_path / "audio.parquet")], ["audio"], "mean", 0, "audio",
+                    tmp_path / "p.parquet", tmp_path / "m.json")

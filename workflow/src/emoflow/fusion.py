@@ -1,0 +1,406 @@
+"""Late fusion of per-modality class probabilities, one fit per model seed.
+
+The modalities' prediction tables are joined on ``(seed, segment_id)`` -- never on row order -- and
+must hold exactly the same ``(seed, segment_id, split)`` rows with the same true label.
+
+Methods (``fusion.method`` in the config):
+
+- ``mean``: the average of the modalities' probabilities (nothing is fitted).
+- ``weighted``: a weighted average; the non-negative weights sum to 1 and are chosen on the
+  **validation rows only** by an exhaustive search over the simplex in steps of ``WEIGHT_STEP``
+  minimising the validation log-loss of the fused probabilities (log-loss rather than macro F1: it is
+  smooth and stays informative on small validation sets; ties go to the point nearest equal weights).
+- ``stacking``: a multinomial logistic regression over the concatenated log-probabilities of the
+  modalities, trained on the **validation rows only** (probabilities of models that never saw those
+  rows in training). Its inverse regularisation ``C`` is picked from ``STACKING_CS`` by seeded 3-fold
+  cross-validation on the validation rows (held-out log-loss); ``C = 1`` when there are too few
+  validation rows to cross-validate.
+
+The test rows never enter a fit. A setting with a single modality is that model's own output under
+every method (the mean of one table is the identity).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .constants import EMOTIONS, PROB_COLUMNS, SETTINGS
+from .errors import DataError
+from .predictions import read_predictions, validate_predictions
+
+log = logging.getLogger(__name__)
+
+METHODS = ("mean", "weighted", "stacking")
+KEY = ["seed", "segment_id"]
+REQUIRED_COLUMNS = ["seed", "segment_id", "split", "emotion", *PROB_COLUMNS]
+PRED_SPLITS = ("val", "test")  # output order of the splits
+WEIGHT_STEP = 0.05
+STACKING_CS = (0.1, 1.0, 10.0)
+STACKING_FOLDS = 3
+EPS = 1e-6
+_N_EXAMPLES = 3
+
+
+# --------------------------------------------------------------------------------------------- input
+def _source(sources: Mapping[str, str] | None, modality: str) -> str:
+    if sources and modality in sources:
+        return str(sources[modality])
+    return f"{modality} predictions"
+
+
+def align(
+    tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str] | None = None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Join the modalities on (seed, segment_id).
+
+    Returns the key frame (seed, segment_id, split, emotion; sorted by seed, split val-then-test and
+    segment_id, so the input row order never matters) and, per modality, its probabilities as an
+    array [n_rows, 7] in the key frame's row order.
+    """
+    if not tables:
+        raise ValueError("fusion needs at least one modality")
+    mods = list(tables)
+    frames = {}
+    for m in mods:
+        df = tables[m]
+        if df.empty:
+            raise DataError(_source(sources, m), "no prediction rows")
+        validate_predictions(df, _source(sources, m))
+        df = df[REQUIRED_COLUMNS].copy()
+        df["seed"] = df["seed"].astype(np.int64)
+        df["segment_id"] = df["segment_id"].astype(str)
+        df["split"] = df["split"].astype(str)
+        df["emotion"] = df["emotion"].astype(str)
+        frames[m] = df.set_index(KEY)
+
+    ref = mods[0]
+    ref_keys = set(zip(frames[ref].index.get_level_values(0), frames[ref].index.get_level_values(1),
+                       frames[ref]["split"]))
+    for m in mods[1:]:
+        keys = set(zip(frames[m].index.get_level_values(0), frames[m].index.get_level_values(1),
+                       frames[m]["split"]))
+        if keys != ref_keys:
+            only_ref = sorted(ref_keys - keys)
+            only_m = sorted(keys - ref_keys)
+            raise DataError(
+                f"{_source(sources, ref)}, {_source(sources, m)}",
+                f"modalities {ref} and {m} disagree on their (seed, segment_id, split) rows: "
+                f"{len(only_ref)} only in {ref} (e.g. {only_ref[:_N_EXAMPLES]}), "
+                f"{len(only_m)} only in {m} (e.g. {only_m[:_N_EXAMPLES]})",
+            )
+        other = frames[m]["emotion"].reindex(frames[ref].index)
+        differ = other != frames[ref]["emotion"]
+        if differ.any():
+            ex = [
+                f"seed {s} {seg}: {ref}={frames[ref].loc[(s, seg), 'emotion']}, {m}={other.loc[(s, seg)]}"
+                for s, seg in frames[ref].index[differ.to_numpy()][:_N_EXAMPLES]
+            ]
+            raise DataError(
+                f"{_source(sources, ref)}, {_source(sources, m)}",
+                f"modalities {ref} and {m} disagree on the true label of {int(differ.sum())} segments "
+                f"(e.g. {'; '.join(ex)})",
+            )
+
+    keys = frames[ref][["split", "emotion"]].reset_index()
+    keys["_split_order"] = keys["split"].map({s: i for i, s in enumerate(PRED_SPLITS)})
+    keys = keys.sort_values(["seed", "_split_order", "segment_id"], kind="mergesort")
+    keys = keys.drop(columns="_split_order").reset_index(drop=True)
+    index = pd.MultiIndex.from_frame(keys[KEY])
+    probs = {m: frames[m][PROB_COLUMNS].reindex(index).to_numpy(dtype=float) for m in mods}
+    return keys, probs
+
+
+# --------------------------------------------------------------------------------------------- fits
+def simplex_grid(n: int, step: float = WEIGHT_STEP) -> np.ndarray:
+    """All weight vectors of length ``n`` with entries in multiples of ``step`` that sum to 1."""
+    k = int(round(1 / step))
+    if n == 1:
+        return np.ones((1, 1))
+    rows = [[i] + rest for i in range(k + 1) for rest in _compositions(k - i, n - 1)]
+    return np.asarray(rows, dtype=float) / k
+
+
+def _compositions(total: int, parts: int) -> list[list[int]]:
+    if parts == 1:
+        return [[total]]
+    return [[i] + rest for i in range(total + 1) for rest in _compositions(total - i, parts - 1)]
+
+
+def fit_weights(val_probs: Sequence[np.ndarray], y_val: np.ndarray, step: float = WEIGHT_STEP) -> np.ndarray:
+    """Simplex weights minimising the validation log-loss of the weighted mean of probabilities.
+
+    ``val_probs``: one [n_val, 7] array per modality; ``y_val``: class indices [n_val].
+    Ties go to the weight vector closest to equal weights.
+    """
+    n_mod = len(val_probs)
+    grid = simplex_grid(n_mod, step)
+    if n_mod == 1:
+        return grid[0]
+    y_val = np.asarray(y_val, dtype=np.int64)
+    if y_val.size == 0:
+        raise ValueError("no validation rows to fit fusion weights on")
+    rows = np.arange(y_val.size)
+    p_true = np.stack([p[rows, y_val] for p in val_probs], axis=1)  # [n_val, n_mod]
+    loss = -np.log(np.clip(p_true @ grid.T, EPS, None)).mean(axis=0)  # [n_grid]
+    best = np.flatnonzero(loss <= loss.min() + 1e-12)
+    dist = np.abs(grid[best] - 1.0 / n_mod).sum(axis=1)
+    return grid[best[int(np.argmin(dist))]]
+
+
+def stack_features(probs: Sequence[np.ndarray]) -> np.ndarray:
+    """Concatenated log-probabilities (clipped at ``EPS``) of the modalities."""
+    return np.concatenate([np.log(np.clip(p, EPS, 1.0)) for p in probs], axis=1)
+
+
+def _full_proba(model, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """predict_proba mapped onto all classes (a class unseen in training gets probability 0)."""
+    out = np.zeros((x.shape[0], n_classes))
+    out[:, model.classes_] = model.predict_proba(x)
+    return out
+
+
+def _logreg(c: float, random_state: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=c, max_iter=2000, random_state=random_state)
+
+
+def fit_stacker(val_probs: Sequence[np.ndarray], y_val: np.ndarray, random_state: int = 0):
+    """Multinomial logistic regression on the validation rows; returns ``(model, C, cross_validated)``.
+
+    ``C`` is chosen from ``STACKING_CS`` by 3-fold cross-validation on the validation rows (stratified
+    when every class present has 3 rows, else plain shuffled folds), scored by held-out log-loss; with
+    too few rows for that (a training fold with a single class) ``C = 1``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):  # tiny problems: BLAS threads only add contention
+        return _fit_stacker(val_probs, y_val, random_state)
+
+
+def _fit_stacker(val_probs, y_val, random_state):
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    x = stack_features(val_probs)
+    y = np.asarray(y_val, dtype=np.int64)
+    counts = np.bincount(y, minlength=len(EMOTIONS))
+    present = counts[counts > 0]
+    if present.size < 2:
+        raise ValueError("stacking needs at least two classes among the validation rows")
+    c_best, cv = 1.0, False
+    if y.size >= 2 * STACKING_FOLDS:
+        if present.min() >= STACKING_FOLDS:
+            folds = StratifiedKFold(n_splits=STACKING_FOLDS, shuffle=True, random_state=random_state)
+        else:
+            folds = KFold(n_splits=STACKING_FOLDS, shuffle=True, random_state=random_state)
+        splits = list(folds.split(x, y))
+        if all(np.unique(y[tr]).size >= 2 for tr, _te in splits):
+            losses = []
+            for c in STACKING_CS:
+                fold_loss = []
+                for tr, te in splits:
+                    model = _logreg(c, random_state).fit(x[tr], y[tr])
+                    p = _full_proba(model, x[te], len(EMOTIONS))[np.arange(te.size), y[te]]
+                    fold_loss.append(-np.log(np.clip(p, EPS, None)).mean())
+                losses.append(float(np.mean(fold_loss)))
+            c_best, cv = STACKING_CS[int(np.argmin(losses))], True
+    model = _logreg(c_best, random_state).fit(x, y)
+    return model, c_best, cv
+
+
+def _seed_state(fusion_seed: int, model_seed: int) -> int:
+    return int(np.random.SeedSequence([int(fusion_seed), int(model_seed)]).generate_state(1)[0])
+
+
+# --------------------------------------------------------------------------------------------- fuse
+def fuse_details(
+    tables: Mapping[str, pd.DataFrame],
+    method: str = "mean",
+    seed: int = 0,
+    *,
+    sources: Mapping[str, str] | None = None,
+    keep_val: bool = False,
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Fuse the modalities' probabilities separately for every model seed.
+
+    Returns the fused table (seed, segment_id, split, emotion, prob_*, pred; the test rows, plus the
+    validation rows when ``keep_val``) and one dict per seed describing the fit (weights, C, rows).
+    Fits use the validation rows only. ``seed`` seeds the stacker's cross-validation folds.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown fusion method {method!r}; expected one of {METHODS}")
+    keys, probs = align(tables, sources)
+    mods = list(tables)
+    y = keys["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy(dtype=np.int64)
+    is_val = (keys["split"] == "val").to_numpy()
+    fused = np.zeros((len(keys), len(EMOTIONS)))
+    fits = []
+    for model_seed in sorted(keys["seed"].unique()):
+        rows = (keys["seed"] == model_seed).to_numpy()
+        val = rows & is_val
+        info = {
+            "seed": int(model_seed),
+            "n_val": int(val.sum()),
+            "n_test": int((rows & ~is_val).sum()),
+            "weights": None,
+            "C": None,
+        }
+        if len(mods) == 1 or method == "mean":
+            w = np.full(len(mods), 1.0 / len(mods))
+            fused[rows] = sum(wi * probs[m][rows] for wi, m in zip(w, mods))
+            info["weights"] = dict(zip(mods, map(float, w)))
+        elif method == "weighted":
+            if not val.any():
+                raise DataError(_sources_str(sources, mods),
+                                f"seed {model_seed}: no validation rows to fit weights")
+            w = fit_weights([probs[m][val] for m in mods], y[val])
+            fused[rows] = sum(wi * probs[m][rows] for wi, m in zip(w, mods))
+            info["weights"] = dict(zip(mods, map(float, w)))
+        else:  # stacking
+            if not val.any():
+                raise DataError(_sources_str(sources, mods),
+                                f"seed {model_seed}: no validation rows for stacking")
+            try:
+                model, c, cv = fit_stacker(
+                    [probs[m][val] for m in mods], y[val], random_state=_seed_state(seed, model_seed)
+                )
+            except ValueError as exc:
+                raise DataError(_sources_str(sources, mods), f"seed {model_seed}: {exc}") from None
+            fused[rows] = _full_proba(model, stack_features([probs[m][rows] for m in mods]), len(EMOTIONS))
+            info["C"] = float(c)
+            info["C_cross_validated"] = bool(cv)
+            info["val_classes"] = [EMOTIONS[i] for i in model.classes_]
+        log.info("seed %s: %s fusion of %s, %s", model_seed, method, "+".join(mods), info)
+        fits.append(info)
+
+    out = keys.copy()
+    out[PROB_COLUMNS] = fused
+    out["pred"] = np.asarray(EMOTIONS)[fused.argmax(axis=1)]
+    if not keep_val:
+        out = out[out["split"] == "test"].reset_index(drop=True)
+    return out, fits
+
+
+def fuse(tables: Mapping[str, pd.DataFrame], method: str = "mean", seed: int = 0, **kwargs) -> pd.DataFrame:
+    """Fused predictions (see :func:`fuse_details`)."""
+    return fuse_details(tables, method, seed, **kwargs)[0]
+
+
+def _sources_str(sources, mods) -> str:
+    return ", ".join(_source(sources, m) for m in mods)
+
+
+# ------------------------------------------------------------------------------------- rule: fuse
+def setting_metrics(fused: pd.DataFrame, fits: list[dict], setting: str, method: str, modalities) -> dict:
+    """Per-seed test metrics, their mean and std over seeds, summed confusion and the majority baseline.
+
+    ``fused`` must hold the validation rows too (they define the majority baseline).
+    """
+    from . import metrics as mt
+
+    test = fused[fused["split"] == "test"]
+    if test.empty:
+        raise DataError(setting, "no test rows to evaluate")
+    per_seed = {}
+    majority = {}
+    fit_by_seed = {f["seed"]: f for f in fits}
+    for s, rows in test.groupby("seed", sort=True):
+        scores = mt.evaluate(rows["emotion"], rows["pred"])
+        scores["n_test"] = scores.pop("n")
+        scores["fusion"] = fit_by_seed.get(int(s))
+        per_seed[str(int(s))] = scores
+        val = fused[(fused["seed"] == s) & (fused["split"] == "val")]
+        if not val.empty:
+            majority[str(int(s))] = mt.majority_baseline(val["emotion"], rows["emotion"])
+    summary = {k: mt.mean_std([v[k] for v in per_seed.values()]) for k in mt.SUMMARY_METRICS}
+    cm = np.sum([np.asarray(v["confusion"]) for v in per_seed.values()], axis=0)
+    per_class_f1 = {
+        e: float(np.mean([v["per_class"][e]["f1"] for v in per_seed.values()])) for e in EMOTIONS
+    }
+    n_tests = sorted({v["n_test"] for v in per_seed.values()})
+    if len(n_tests) > 1:
+        log.warning("seeds have different numbers of test rows: %s", n_tests)
+    maj_summary = None
+    if majority:
+        first = next(iter(majority.values()))
+        maj_summary = {
+            "label": first["label"],
+            **{k: float(np.mean([m[k] for m in majority.values()])) for k in mt.SUMMARY_METRICS},
+            "per_seed": majority,
+        }
+    label = SETTINGS[setting][0] if setting in SETTINGS else setting
+    return {
+        "setting": setting,
+        "label": label,
+        "method": method,
+        "modalities": list(modalities),
+        "labels": list(EMOTIONS),
+        "seeds": [int(s) for s in per_seed],
+        "n_seeds": len(per_seed),
+        "n_test": int(test["segment_id"].nunique()),
+        **{k: summary[k]["mean"] for k in mt.SUMMARY_METRICS},
+        "summary": summary,
+        "std_ddof": 1,
+        "confusion": cm.tolist(),
+        "confusion_note": "rows = true class, columns = predicted class, summed over seeds",
+        "per_class_f1": per_class_f1,
+        "majority": maj_summary,
+        "per_seed": per_seed,
+        "f1_macro_labels": "all 7 emotions, zero_division=0",
+    }
+
+
+def _modality_paths(paths: Sequence[str], modalities: Sequence[str]) -> dict[str, str]:
+    """Pair inputs with modalities by file name ({modality}.parquet), falling back to order."""
+    paths = [str(p) for p in paths]
+    if len(paths) != len(modalities):
+        raise ValueError(f"{len(paths)} prediction tables for modalities {list(modalities)}")
+    by_stem = {Path(p).stem: p for p in paths}
+    if set(by_stem) == set(modalities):
+        return {m: by_stem[m] for m in modalities}
+    return dict(zip(modalities, paths))
+
+
+def run_setting(
+    prediction_paths: Sequence[str],
+    modalities: Sequence[str],
+    method: str,
+    seed: int,
+    setting: str,
+    out_predictions,
+    out_metrics,
+    out_confusion=None,
+) -> dict:
+    """Rule ``fuse``: read, fuse, evaluate on the test rows, write predictions, metrics and figure."""
+    from .io import write_json, write_parquet
+
+    sources = _modality_paths(prediction_paths, modalities)
+    tables = {m: read_predictions(p) for m, p in sources.items()}
+    for m, t in tables.items():
+        log.info("%s: %d rows, seeds %s, %s", sources[m], len(t), sorted(t["seed"].unique().tolist()),
+                 t["split"].value_counts().to_dict())
+    fused, fits = fuse_details(tables, method, seed, sources=sources, keep_val=True)
+    result = setting_metrics(fused, fits, setting, method, list(sources))
+    test = fused[fused["split"] == "test"].reset_index(drop=True)
+    write_parquet(test, out_predictions)
+    write_json(result, out_metrics)
+    log.info(
+        "%s (%s): accuracy %.4f +- %.4f, macro F1 %.4f +- %.4f over %d seed(s), %d test segments",
+        setting, method, result["accuracy"], result["summary"]["accuracy"]["std"], result["f1_macro"],
+        result["summary"]["f1_macro"]["std"], result["n_seeds"], result["n_test"],
+    )
+    if out_confusion is not None:
+        from .plots import plot_confusion
+
+        title = (
+            f"{result['label']} ({method} fusion)\n"
+            f"accuracy {result['accuracy']:.3f}, macro F1 {result['f1_macro']:.3f}"
+            f" ({result['n_seeds']} seed{'s' if result['n_seeds'] != 1 else ''})"
+        )
+        plot_confusion(np.asarray(result["confusion"]), out_confusion, title=title)
+    return result

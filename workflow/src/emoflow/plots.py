@@ -1,0 +1,94 @@
+"""Figures for the report: confusion matrices and the per-class F1 chart (PNG, written atomically)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .constants import EMOTIONS
+from .io import atomic_path
+
+log = logging.getLogger(__name__)
+
+# No timestamps or version strings in the PNG: reruns give identical files.
+_PNG_METADATA = {"Software": None}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path) -> None:
+    plt = _pyplot()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight", metadata=_PNG_METADATA)
+    plt.close(fig)
+
+
+def row_normalise(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its total (the recall of every true class); all-zero rows stay 0."""
+    cm = np.asarray(cm, dtype=float)
+    totals = cm.sum(axis=1, keepdims=True)
+    out = np.zeros_like(cm)
+    np.divide(cm, totals, out=out, where=totals > 0)
+    return out
+
+
+def plot_confusion(cm: np.ndarray, path, title: str = "", labels: Sequence[str] = EMOTIONS) -> None:
+    """Row-normalised confusion heatmap; every cell shows its share and its count."""
+    plt = _pyplot()
+    cm = np.asarray(cm)
+    norm = row_normalise(cm)
+    k = len(labels)
+    fig, ax = plt.subplots(figsize=(7.2, 6.2))
+    im = ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    for i in range(k):
+        for j in range(k):
+            colour = "white" if norm[i, j] > 0.6 else "black"
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({int(cm[i, j])})", ha="center", va="center",
+                    fontsize=8, color=colour)
+    support = cm.sum(axis=1)
+    ax.set_xticks(range(k), labels=list(labels), rotation=45, ha="right")
+    ax.set_yticks(range(k), labels=[f"{lab} (n={int(n)})" for lab, n in zip(labels, support)])
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class (recall)")
+    _save(fig, path)
+
+
+def plot_per_class_f1(
+    f1: Mapping[str, Sequence[float]],
+    path,
+    std: Mapping[str, Sequence[float]] | None = None,
+    labels: Sequence[str] = EMOTIONS,
+    title: str = "Per-class F1 on the test split",
+) -> None:
+    """Grouped bars: one group per emotion, one bar per setting (optional error bars = std over seeds)."""
+    plt = _pyplot()
+    settings = list(f1)
+    k = len(labels)
+    width = 0.8 / max(len(settings), 1)
+    x = np.arange(k)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for i, name in enumerate(settings):
+        values = np.asarray(f1[name], dtype=float)
+        err = np.asarray(std[name], dtype=float) if std and name in std else None
+        ax.bar(x - 0.4 + width * (i + 0.5), values, width, yerr=err, capsize=2 if err is not None else 0,
+               label=name)
+    ax.set_xticks(x, labels=list(labels))
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("F1")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, ncols=max(len(settings), 1), loc="upper center", bbox_to_anchor=(0.5, -0.08),
+              frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    _save(fig, path)

@@ -1,0 +1,154 @@
+"""Table 1: one row per setting (the paper's order) with our test metrics, the paper's figures and,
+on synthetic data, the Bayes-optimal (oracle) figures of the known cue model."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .constants import EMOTIONS, PAPER_RESULTS, SETTINGS
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar")
+DECIMALS = 4
+
+
+def table_columns(with_oracle: bool) -> list[str]:
+    cols = ["setting", *METRICS, "n_test", "paper_accuracy", "paper_f1"]
+    if with_oracle:
+        cols += ["oracle_accuracy", "oracle_f1_macro"]
+    return cols + [f"{m}_std" for m in METRICS] + ["n_seeds", "majority_accuracy"]
+
+
+def read_json(path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def load_metrics(paths: Sequence[str]) -> tuple[dict[str, dict], dict[str, str]]:
+    """Metrics of each setting and their files, keyed by setting id (checked against the folder name)."""
+    out, sources = {}, {}
+    for p in paths:
+        m = read_json(p)
+        setting = m.get("setting", Path(p).parent.name)
+        if setting != Path(p).parent.name:
+            raise DataError(p, f"holds setting '{setting}' but lies in the folder of '{Path(p).parent.name}'")
+        if setting in out:
+            raise DataError(p, f"setting '{setting}' given twice")
+        out[setting] = m
+        sources[setting] = str(p)
+    return out, sources
+
+
+def _summary(m: dict, key: str, source: str) -> tuple[float, float]:
+    try:
+        s = m["summary"][key]
+        return float(s["mean"]), float(s["std"])
+    except (KeyError, TypeError):
+        raise DataError(source, f"metrics have no summary of '{key}'") from None
+
+
+def build_table(
+    metrics: Mapping[str, dict],
+    oracle: dict | None = None,
+    *,
+    sources: Mapping[str, str] | None = None,
+    oracle_source: str = "results/oracle.json",
+) -> pd.DataFrame:
+    """Table 1 as a DataFrame, rows in ``SETTINGS`` order; oracle columns only when ``oracle`` is given.
+
+    ``sources`` (setting id -> metrics file) and ``oracle_source`` only name files in error messages.
+    """
+    sources = dict(sources or {})
+    missing = [s for s in SETTINGS if s not in metrics]
+    if missing:
+        raise DataError("results/fusion", f"no metrics for setting(s) {', '.join(missing)}")
+    extra = sorted(set(metrics) - set(SETTINGS))
+    if extra:
+        raise DataError(", ".join(sources.get(s, s) for s in extra), f"unknown setting(s) {', '.join(extra)}")
+    if oracle is not None and not isinstance(oracle.get("settings"), dict):
+        raise DataError(oracle_source, "no 'settings' mapping")
+    rows = []
+    for sid, (label, _mods) in SETTINGS.items():
+        m = metrics[sid]
+        src = sources.get(sid, f"results/fusion/{sid}/metrics.json")
+        row: dict = {"setting": label}
+        stds = {}
+        for k in METRICS:
+            row[k], stds[f"{k}_std"] = _summary(m, k, src)
+        row["n_test"] = int(m["n_test"])
+        row["paper_accuracy"], row["paper_f1"] = map(float, PAPER_RESULTS[sid])
+        if oracle is not None:
+            o = oracle["settings"].get(sid)
+            if o is None or "accuracy" not in o or "f1_macro" not in o:
+                raise DataError(oracle_source, f"no accuracy/f1_macro for setting '{sid}'")
+            row["oracle_accuracy"] = float(o["accuracy"])
+            row["oracle_f1_macro"] = float(o["f1_macro"])
+        row.update(stds)
+        row["n_seeds"] = int(m.get("n_seeds", len(m.get("per_seed", {})) or 1))
+        maj = m.get("majority")
+        row["majority_accuracy"] = float(maj["accuracy"]) if maj else np.nan
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=table_columns(oracle is not None))
+    return table.astype({"n_test": "int64", "n_seeds": "int64"})
+
+
+def per_class_f1(metrics: Mapping[str, dict]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Mean and std (over seeds, ddof=1; 0 for one seed) of each class's F1, keyed by setting label."""
+    means, stds = {}, {}
+    for sid, (label, _mods) in SETTINGS.items():
+        m = metrics[sid]
+        seeds = list(m.get("per_seed", {}).values())
+        if seeds:
+            vals = np.array([[s["per_class"][e]["f1"] for e in EMOTIONS] for s in seeds], dtype=float)
+            means[label] = vals.mean(axis=0).tolist()
+            stds[label] = (vals.std(axis=0, ddof=1) if len(seeds) > 1 else np.zeros(len(EMOTIONS))).tolist()
+        else:
+            means[label] = [float(m["per_class_f1"][e]) for e in EMOTIONS]
+            stds[label] = [0.0] * len(EMOTIONS)
+    return means, stds
+
+
+def _as_list(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, Path)):
+        return [str(value)]
+    return [str(v) for v in value]
+
+
+def run_table(metric_paths, oracle_path, qc_path, out_table, out_per_class_f1=None) -> pd.DataFrame:
+    """Rule ``table``: Table 1 CSV (fixed decimals, byte-identical reruns) and the per-class F1 chart."""
+    from .io import write_csv
+
+    qc = _as_list(qc_path)
+    if qc and Path(qc[0]).exists():
+        log.info("feature QC summary (%s):\n%s", qc[0], Path(qc[0]).read_text().rstrip())
+    oracle_paths = _as_list(oracle_path)
+    oracle = read_json(oracle_paths[0]) if oracle_paths else None
+    metrics, sources = load_metrics(_as_list(metric_paths))
+    table = build_table(metrics, oracle, sources=sources,
+                        oracle_source=oracle_paths[0] if oracle_paths else "results/oracle.json")
+    write_csv(table, out_table, float_format=f"%.{DECIMALS}f")
+    log.info("Table 1:\n%s", table.to_string(index=False))
+    if out_per_class_f1 is not None:
+        from .plots import plot_per_class_f1
+
+        means, stds = per_class_f1(metrics)
+        n_seeds = int(table["n_seeds"].max())
+        title = "Per-class F1 on the test split"
+        if n_seeds > 1:
+            title += f" (mean \u00b1 std over {n_seeds} seeds)"
+        plot_per_class_f1(means, out_per_class_f1, std=stds if n_seeds > 1 else None, title=title)
+    return table
