@@ -46,3 +46,20 @@ def check_missing(modality: str, ok: pd.Series, max_fraction: float, detail: str
             f"{modality}: {missing} of {n} segments have no usable features ({100 * frac:.1f}% > "
             f"qc.max_missing_fraction.{modality} = {100 * max_fraction:.1f}%). {detail}".strip()
         )
+
+
+def summarise(modality_tables: list[str], excluded_path: str) -> pd.DataFrame:
+    """One table for the report: the index exclusions (modality ``index``) and each feature QC table."""
+    frames = []
+    excluded = pd.read_csv(excluded_path, sep="\t", dtype=str, keep_default_na=False)
+    if len(excluded):
+        counts = excluded["reason"].value_counts().sort_index()
+        frames.append(pd.DataFrame({
+            "modality": "index", "status": "excluded", "reason": counts.index,
+            "n_segments": counts.values.astype(int), "fraction": float("nan"),
+        }))
+    for path in modality_tables:
+        frames.append(pd.read_csv(path, sep="\t", keep_default_na=False,
+                                  dtype={"reason": str, "status": str, "modality": str}))
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=QC_COLUMNS)
+    return table[QC_COLUMNS]
