@@ -1,0 +1,14 @@
+"""Snakemake script for rule fetch_pretrained: download a hub model once and save it as a local folder."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821
+
+from emoflow import runtime  # noqa: E402
+from emoflow.features.text import fetch_pretrained  # noqa: E402
+
+
+def main(smk):
+    fetch_pretrained(smk.params.name, smk.output[0], revision=smk.params.revision)
+
+
+runtime.run(snakemake, main)  # noqa: F821
