@@ -12,6 +12,15 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+
+wildcard_constraints:
+    session=r"Session\d+",
+    participant=r"Sess\d+[FM]",
+    signal="|".join(BIO_SIGNALS),
+    modality="|".join(MODALITIES),
+    seed=r"\d+",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/features.smk"
 include: "workflow/rules/models.smk"

@@ -1,4 +1,4 @@
-# Shared Python for all rule files: config validation, dataset discovery, path helpers.
+# Shared Python for all rule files (config validation, dataset discovery, path helpers).
 import glob
 import os
 import re
@@ -8,7 +8,7 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-SRC_DIR = Path(workflow.basedir) / "workflow" / "src"
+SRC_DIR = Path(workflow.basedir).joinpath("workflow", "src")
 sys.path.insert(0, str(SRC_DIR))
 
 from emoflow.constants import BIO_SIGNALS, MODALITIES, SETTINGS, SYNTH_SIZES  # noqa: E402
@@ -54,13 +54,6 @@ SESSIONS = _synthetic_sessions() if IS_SYNTH else _real_sessions()
 PARTICIPANTS = [f"Sess{s[len('Session'):]}{g}" for s in SESSIONS for g in ("F", "M")]
 
 
-wildcard_constraints:
-    session=r"Session\d+",
-    participant=r"Sess\d+[FM]",
-    signal="|".join(BIO_SIGNALS),
-    modality="|".join(MODALITIES),
-    seed=r"\d+",
-
 
 def raw(*parts):
     """A raw dataset file as a rule input. Synthetic data is represented by its manifest."""
@@ -87,14 +80,14 @@ def annotation_files():
 
 def bio_raw(wildcards):
     """The participant's raw file for one bio signal, e.g. ECG/Session01/Original/Sess01F.csv."""
-    session = "Session" + wildcards.participant[len("Sess") : -1]
+    session = f"Session{wildcards.participant[len('Sess') : -1]}"
     folder = BIO_SIGNALS[wildcards.signal]
     return raw_if_exists(folder, session, "Original", f"{wildcards.participant}.csv")
 
 
 def code(*modules):
     """Package modules a rule runs. Snakemake tracks a script's own file but not what it imports,
-    so each rule lists the modules it depends on as inputs: editing one reruns exactly its stage."""
+    so every rule lists the modules it depends on as inputs, and editing one reruns exactly its stage."""
     base = ["__init__.py", "constants.py", "errors.py", "io.py", "runtime.py"]
     return [str(SRC_DIR / "emoflow" / m) for m in base + list(modules)]
 
@@ -125,7 +118,7 @@ TEXT_LOCAL = config["text"]["pretrained"] is None
 
 def _pretrained_is_folder():
     p = config["text"]["pretrained"]
-    return p is not None and (os.path.isdir(p) or p.startswith((".", "/", "~")))
+    return p is not None and (os.path.isdir(p) or os.path.isabs(p) or p.startswith((".", "~")))
 
 
 def text_backbone_dir():
@@ -135,8 +128,32 @@ def text_backbone_dir():
         return "results/text/backbone"
     if _pretrained_is_folder():
         return os.path.expanduser(p)
-    return "resources/pretrained/" + re.sub(r"[^A-Za-z0-9_.-]+", "__", p)
+    return os.path.join("resources", "pretrained", re.sub(r"[^A-Za-z0-9_.-]+", "__", p))
 
 
 def setting_modalities(setting):
     return SETTINGS[setting][1]
+
+
+SETTING_IDS = list(SETTINGS)
+SETTING_REGEX = "|".join(re.escape(s) for s in SETTING_IDS)
+
+
+def model_inputs(wildcards):
+    features = {
+        "bio": {"features": "results/features/bio.parquet"},
+        "audio": {"array": "results/features/audio.npy", "features": "results/features/audio.parquet"},
+        "text": {"features": "results/features/text.parquet", "backbone": text_backbone_dir()},
+    }[wildcards.modality]
+    modules = {"bio": ["models/bio.py"], "audio": ["models/audio.py"], "text": ["models/text.py"]}
+    return {
+        "segments": "results/segments.parquet",
+        **features,
+        "code": code("models/__init__.py", "models/training.py", *modules[wildcards.modality]),
+    }
+
+
+def unknown_setting(wildcards):
+    raise WorkflowError(
+        f"unknown setting '{wildcards.setting}' in results/fusion/; valid settings: {', '.join(SETTING_IDS)}"
+    )

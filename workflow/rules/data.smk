@@ -37,7 +37,7 @@ if IS_SYNTH:
                 category="Data",
             ),
         params:
-            truth_dir=SYNTH_ROOT + "/_truth",
+            truth_dir=os.path.join(SYNTH_ROOT, "_truth"),
         log:
             "logs/oracle.log",
         threads: 1
@@ -64,7 +64,7 @@ rule index_segments:
         ),
         summary="results/qc/index_summary.json",
     params:
-        data_dir=DATA_DIR,
+        data_dir=lambda w: DATA_DIR,
         sessions=SESSIONS,
         labels=config["labels"],
         split=config["split"],

@@ -1,7 +1,5 @@
 # Stage 4: late fusion per setting, metrics, Table 1 and the report figures.
 
-SETTING_IDS = list(SETTINGS)
-SETTING_REGEX = "|".join(re.escape(s) for s in SETTING_IDS)
 
 
 rule fuse:
@@ -36,16 +34,11 @@ rule fuse:
         "../scripts/fuse.py"
 
 
-def _unknown_setting(wildcards):
-    raise WorkflowError(
-        f"unknown setting '{wildcards.setting}' in results/fusion/; valid settings: {', '.join(SETTING_IDS)}"
-    )
-
 
 rule unknown_setting:
     """Turns a request for an unknown setting into an error that lists the valid names."""
     input:
-        _unknown_setting,
+        unknown_setting,
     output:
         "results/fusion/{setting}/{file}",
     wildcard_constraints:
@@ -53,6 +46,8 @@ rule unknown_setting:
     log:
         "logs/unknown_setting/{setting}/{file}.log",
     localrule: True
+    conda:
+        "../../envs/data.yaml"
     shell:
         "false"
 

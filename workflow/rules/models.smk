@@ -1,19 +1,6 @@
 # Stage 3: one model per modality and seed; checkpoints (safetensors) and validation/test probabilities.
 
 
-def model_inputs(wildcards):
-    features = {
-        "bio": {"features": "results/features/bio.parquet"},
-        "audio": {"array": "results/features/audio.npy", "features": "results/features/audio.parquet"},
-        "text": {"features": "results/features/text.parquet", "backbone": text_backbone_dir()},
-    }[wildcards.modality]
-    modules = {"bio": ["models/bio.py"], "audio": ["models/audio.py"], "text": ["models/text.py"]}
-    return {
-        "segments": "results/segments.parquet",
-        **features,
-        "code": code("models/__init__.py", "models/training.py", *modules[wildcards.modality]),
-    }
-
 
 rule train:
     """Train one modality's model for one seed; pick the best epoch on the validation split."""
