@@ -34,22 +34,26 @@ PAPER_RESULTS = {
 SPLITS = ["train", "val", "test"]
 
 # Synthetic dataset sizes. ``n_sessions`` and ``dialogues`` are read by the workflow at parse time;
-# ``utterances_per_dialogue`` is the (min, max) number of utterances (both speakers) per dialogue.
+# ``utterances_per_dialogue`` is the (min, max) number of utterances (both speakers) per dialogue;
+# ``duration_s`` is the (median, min, max) utterance duration in seconds (log-normal, clipped).
 SYNTH_SIZES = {
     "tiny": {
         "n_sessions": 3,
         "dialogues": ["script01", "impro01"],
         "utterances_per_dialogue": (10, 14),
+        "duration_s": (2.0, 1.0, 3.5),
     },
     "small": {
         "n_sessions": 6,
         "dialogues": ["script01", "script02", "impro01", "impro02"],
         "utterances_per_dialogue": (28, 36),
+        "duration_s": (2.5, 1.0, 4.0),
     },
     "full": {
         "n_sessions": 20,
         "dialogues": [f"script{i:02d}" for i in range(1, 7)] + [f"impro{i:02d}" for i in range(1, 5)],
         "utterances_per_dialogue": (30, 72),
+        "duration_s": (3.5, 0.8, 10.0),
     },
 }
 

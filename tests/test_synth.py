@@ -1,0 +1,427 @@
+"""Synthetic KEMDy19 generator: layout, annotation semantics, bio files, quirks, truth, determinism."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import re
+import runpy
+import wave
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emoflow import synth
+from emoflow.constants import EMOTIONS, KEMDY19_TIE_ORDER, SYNTH_SIZES
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"size": "tiny", "seed": 19, "n_sessions": None, "ecg_fs": 250,
+        "cue_accuracy": {"audio": 0.7, "text": 0.55, "bio": 0.6}}
+SESSIONS = ["Session01", "Session02", "Session03"]
+
+# The two header rows of a real KEMDy19 annotation file (format notes, section 2), written out literally.
+HEADER1 = ("Numb,Wav,,ECG,,E4-EDA,,E4-TEMP,,Segment ID,Total Evaluation,,,Eval01F,,,Eval02M,,,Eval03F,,,"
+           "Eval04F,,,Eval05M,,,Eval06M,,,Eval07M,,,Eval08F,,,Eval09M,,,Eval10F,,")
+HEADER2 = ",start,end,start,end,start,end,start,end,,Emotion,Valence,Arousal" + (
+    ",Emotion,Valence,Arousal" * 10)
+ID_RE = re.compile(r"^Sess(\d\d)_(script|impro)(\d\d)_([MF])(\d{3})$")
+CLOCK_RE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3}$")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    base = tmp_path_factory.mktemp("synth")
+    manifest = synth.generate(base / "KEMDy19", TINY, base / "manifest.json")
+    return SimpleNamespace(root=base / "KEMDy19", manifest=manifest, manifest_path=base / "manifest.json")
+
+
+def read_annotation(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="ascii") as fh:
+        return list(csv.reader(fh))
+
+
+def read_bio(path: Path) -> list[list[str]]:
+    text = path.read_bytes().decode("ascii")
+    assert text.endswith("\n") and "\r" not in text
+    return [line.split(",") for line in text[:-1].split("\n")]
+
+
+def resolve(total: str) -> str:
+    return total.split(";")[0].replace("disqust", "disgust")
+
+
+def truth(data) -> pd.DataFrame:
+    return pd.read_parquet(data.root / "_truth" / "cues.parquet").set_index("segment_id")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Layout
+# ----------------------------------------------------------------------------------------------------
+def test_layout_and_names(data):
+    root = data.root
+    assert sorted(p.name for p in (root / "annotation").iterdir()) == sorted(
+        f"{s}_{g}_res.csv" for s in SESSIONS for g in "FM")
+    for sig in ("ECG", "EDA", "TEMP"):
+        for s in SESSIONS:
+            files = sorted(p.name for p in (root / sig / s / "Original").iterdir())
+            assert files == [f"Sess{s[-2:]}F.csv", f"Sess{s[-2:]}M.csv"]
+    stems = set()
+    for s in SESSIONS:
+        dialogs = sorted(p.name for p in (root / "wav" / s).iterdir())
+        assert dialogs == sorted(f"Sess{s[-2:]}_{d}" for d in SYNTH_SIZES["tiny"]["dialogues"])
+        for d in dialogs:
+            files = list((root / "wav" / s / d).iterdir())
+            wavs = {p.stem for p in files if p.suffix == ".wav"}
+            assert wavs == {p.stem for p in files if p.suffix == ".txt"}
+            assert len(files) == 2 * len(wavs)
+            for stem in wavs:
+                m = ID_RE.match(stem)
+                assert m and f"Sess{m.group(1)}_{m.group(2)}{m.group(3)}" == d
+            for g in "MF":  # NNN counts each speaker's utterances from 001 without gaps
+                nums = sorted(int(x[-3:]) for x in wavs if x[-4] == g)
+                assert nums == list(range(1, len(nums) + 1))
+            stems |= wavs
+    assert len(stems) == data.manifest["counts"]["utterances"] == len(truth(data))
+    assert set(truth(data).index) == stems
+
+
+def test_annotation_headers_and_pairing(data):
+    mismatch = {(q["session"], q["numb"]) for q in data.manifest["quirks"]["id_mismatch"]}
+    for s in SESSIONS:
+        f_rows, m_rows = (read_annotation(data.root / "annotation" / f"{s}_{g}_res.csv") for g in "FM")
+        raw = (data.root / "annotation" / f"{s}_F_res.csv").read_text().split("\n")
+        assert raw[0] == HEADER1 and raw[1] == HEADER2
+        assert len(HEADER1.split(",")) == len(HEADER2.split(",")) == 43
+        assert len(f_rows) == len(m_rows) > 2
+        assert all(len(r) == 43 for r in f_rows + m_rows)
+        f_rows, m_rows = f_rows[2:], m_rows[2:]
+        assert [r[0] for r in f_rows] == [str(i) for i in range(1, len(f_rows) + 1)]
+        for fr, mr in zip(f_rows, m_rows):
+            assert fr[:3] == mr[:3]
+            if (s, int(fr[0])) not in mismatch:
+                assert fr[9] == mr[9]
+        # every utterance of both speakers in each file (the M file carries no id quirk)
+        wavs = {p.stem for p in (data.root / "wav" / s).rglob("*.wav")}
+        assert {r[9] for r in m_rows} == wavs
+        # contiguous segments within a dialogue, clock restarting per dialogue
+        dialog = [ID_RE.match(r[9]).group(2, 3) for r in m_rows]
+        start = np.array([float(r[1]) for r in m_rows])
+        end = np.array([float(r[2]) for r in m_rows])
+        assert (end > start).all()
+        for i in range(1, len(m_rows)):
+            if dialog[i] == dialog[i - 1]:
+                assert start[i] == end[i - 1]
+            else:
+                assert start[i] < 10.0 < end[i - 1]
+
+
+def test_totals_are_rater_majorities_with_kemdy19_ties(data):
+    n_ties, n_typo = 0, 0
+    for path in sorted((data.root / "annotation").glob("*.csv")):
+        for r in read_annotation(path)[2:]:
+            raters = r[13::3]
+            assert len(raters) == 10 and set(raters) <= set(EMOTIONS)
+            counts = pd.Series(raters).value_counts()
+            top = [e for e in KEMDY19_TIE_ORDER if counts.get(e, 0) == counts.max()]
+            total = r[10]
+            n_typo += "disqust" in total
+            assert total.replace("disqust", "disgust") == ";".join(top)
+            n_ties += ";" in total
+            for col, vals in ((11, r[14::3]), (12, r[15::3])):
+                ints = [int(v) for v in vals]
+                assert all(1 <= v <= 5 for v in ints)
+                assert float(r[col]) == pytest.approx(sum(ints) / 10)
+                assert re.fullmatch(r"\d(\.\d)?", r[col])
+    assert n_ties >= 2
+    assert n_typo >= 1
+    assert n_typo == len(data.manifest["quirks"]["disqust"])
+
+
+def test_own_file_label_is_truth_and_listener_differs(data):
+    t = truth(data)
+    mismatch = {(q["session"], q["numb"]) for q in data.manifest["quirks"]["id_mismatch"]}
+    n_own, n_diff, n_pairs = 0, 0, 0
+    for s in SESSIONS:
+        files = {g: read_annotation(data.root / "annotation" / f"{s}_{g}_res.csv")[2:] for g in "FM"}
+        for g in "FM":
+            for r in files[g]:
+                sid = r[9]
+                if (s, int(r[0])) in mismatch:
+                    continue
+                if sid[-4] == g:  # the speaker's own rating: resolves (tie policy first) to the truth
+                    assert resolve(r[10]) == t.loc[sid, "label"], (s, g, r[0])
+                    n_own += 1
+                else:
+                    assert resolve(r[10]) == t.loc[sid, "listener_label"], (s, g, r[0])
+        for fr, mr in zip(files["F"], files["M"]):
+            n_pairs += 1
+            n_diff += resolve(fr[10]) != resolve(mr[10])
+    assert n_own == len(t) - len(mismatch)
+    assert 0.35 <= n_diff / n_pairs <= 0.8
+
+
+# ----------------------------------------------------------------------------------------------------
+# Bio files
+# ----------------------------------------------------------------------------------------------------
+def _blocks(elapsed: np.ndarray) -> list[np.ndarray]:
+    cut = np.flatnonzero(np.diff(elapsed) < 0) + 1
+    return np.split(elapsed, cut)
+
+
+def test_ecg_files(data):
+    fs = TINY["ecg_fs"]
+    for s in SESSIONS:
+        for g in "FM":
+            rows = read_bio(data.root / "ECG" / s / "Original" / f"Sess{s[-2:]}{g}.csv")
+            assert {len(r) for r in rows} == {3, 4}
+            el = np.array([float(r[0]) for r in rows])
+            val = np.array([float(r[1]) for r in rows])
+            assert all(CLOCK_RE.match(r[2]) for r in rows[::97])
+            blocks = _blocks(el)
+            assert len(blocks) == 2  # counter reset between the script and the impro recording
+            for b in blocks:
+                assert b[0] == pytest.approx(1 / fs)
+                np.testing.assert_allclose(np.diff(b), 1 / fs, atol=1e-9)
+            # the value column is an ECG (R peaks ~1 mV over a flat baseline), not a time axis
+            assert np.abs(np.median(val)) < 0.2 and 0.7 < val.max() < 2.5
+            peaks = (val[1:-1] > 0.6) & (val[1:-1] >= val[:-2]) & (val[1:-1] > val[2:])
+            bpm = peaks.sum() / (len(val) / fs) * 60
+            assert 50 < bpm < 130
+            tags = {r[3] for r in rows if len(r) == 4}
+            assert {t[-4] for t in tags} == {"F", "M"}  # both speakers' segments are tagged
+
+
+def test_r_peaks_detectable_by_neurokit(data):
+    import neurokit2 as nk
+
+    fs = TINY["ecg_fs"]
+    rows = read_bio(data.root / "ECG" / "Session01" / "Original" / "Sess01M.csv")
+    val = np.array([float(r[1]) for r in rows[: 60 * fs]])
+    peaks = (val[1:-1] > 0.6) & (val[1:-1] >= val[:-2]) & (val[1:-1] > val[2:])
+    _, info = nk.ecg_peaks(nk.ecg_clean(val, sampling_rate=fs), sampling_rate=fs)
+    assert abs(len(info["ECG_R_Peaks"]) - peaks.sum()) <= 2
+
+
+def test_eda_temp_files(data):
+    for sig, decimals in (("EDA", 6), ("TEMP", 2)):
+        for s in SESSIONS:
+            for g in "FM":
+                rows = read_bio(data.root / sig / s / "Original" / f"Sess{s[-2:]}{g}.csv")
+                assert {len(r) for r in rows} == {3, 4}
+                assert all(re.fullmatch(rf"\d+\.\d{{{decimals}}}", r[0]) for r in rows)
+                assert all(CLOCK_RE.match(r[2]) for r in rows)
+                el = np.array([float(r[1]) for r in rows])
+                blocks = _blocks(el)
+                assert len(blocks) == 2 and all(b[0] == 0.25 for b in blocks)
+                steps = np.concatenate([np.diff(b) for b in blocks])
+                assert (np.abs(steps / 0.25 - np.rint(steps / 0.25)) < 1e-9).all() and steps.min() == 0.25
+                gaps = data.manifest["quirks"]["missing_e4"]
+                missing = any(q["participant"] == f"Sess{s[-2:]}{g}" for q in gaps)
+                assert (steps.max() > 0.25) == missing  # rows absent only where E4 data is missing
+
+
+def test_annotation_bio_values_come_from_the_signals(data):
+    n_empty = 0
+    for s in SESSIONS:
+        for g in "FM":
+            ann = read_annotation(data.root / "annotation" / f"{s}_{g}_res.csv")[2:]
+            for sig, col in (("ECG", 3), ("EDA", 5), ("TEMP", 7)):
+                rows = read_bio(data.root / sig / s / "Original" / f"Sess{s[-2:]}{g}.csv")
+                vi = 1 if sig == "ECG" else 0
+                first, last = {}, {}
+                for r in rows:
+                    if len(r) == 4:
+                        first.setdefault(r[3], r[vi])
+                        last[r[3]] = r[vi]
+                m_ids = [r[9] for r in read_annotation(data.root / "annotation" / f"{s}_M_res.csv")[2:]]
+                for a, sid in zip(ann, m_ids):  # the M file holds the true ids
+                    if sid in first:
+                        assert a[col] == first[sid] and a[col + 1] == last[sid]
+                    else:
+                        assert sig != "ECG" and a[col] == a[col + 1] == ""
+                        n_empty += 1
+    assert n_empty == 2 * len(data.manifest["quirks"]["missing_e4"][0]["segment_ids"])
+
+
+def test_bio_signals_carry_the_bio_cue(data):
+    """EDA level and TEMP slope over each speaker's own segment follow the bio cue's settings."""
+    t = truth(data)
+    feats = []
+    for s in SESSIONS:
+        for g in "FM":
+            per = {}
+            for sig in ("EDA", "TEMP"):
+                for r in read_bio(data.root / sig / s / "Original" / f"Sess{s[-2:]}{g}.csv"):
+                    if len(r) == 4 and r[3][-4] == g:
+                        per.setdefault((r[3], sig), []).append((float(r[1]), float(r[0])))
+            for (sid, sig), pts in per.items():
+                if sig == "EDA" and (sid, "TEMP") in per and len(pts) >= 3:
+                    tt, eda = np.array(pts).T
+                    t2, temp = np.array(per[(sid, "TEMP")]).T
+                    feats.append((sid, eda.mean(), np.polyfit(t2, temp, 1)[0]))
+    df = pd.DataFrame(feats, columns=["sid", "eda", "slope"]).set_index("sid").join(t)
+    cue = df["bio_cue"].astype(str)
+    want_eda = cue.map({k: v["eda"] for k, v in synth.BIO_CUES.items()})
+    want_slope = cue.map({k: v["temp_slope"] for k, v in synth.BIO_CUES.items()})
+    assert len(df) > 40
+    assert np.corrcoef(df.eda, want_eda)[0, 1] > 0.9
+    assert np.corrcoef(df.slope, want_slope)[0, 1] > 0.9
+    assert np.abs(df.slope - want_slope).median() < 0.03
+
+
+# ----------------------------------------------------------------------------------------------------
+# Media
+# ----------------------------------------------------------------------------------------------------
+def test_wav_and_txt(data):
+    ann = {}
+    for s in SESSIONS:
+        for r in read_annotation(data.root / "annotation" / f"{s}_M_res.csv")[2:]:
+            ann[r[9]] = float(r[2]) - float(r[1])
+    t = truth(data)
+    for p in sorted(data.root.glob("wav/*/*/*.wav")):
+        raw = p.read_bytes()
+        assert raw[:4] == b"RIFF" and raw[8:16] == b"WAVEfmt " and raw[36:40] == b"data"
+        with wave.open(str(p)) as w:
+            fmt = (w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getcomptype())
+            assert fmt == (16000, 1, 2, "NONE")
+            x = np.frombuffer(w.readframes(w.getnframes()), "<i2")
+        assert abs(len(x) / 16000 - ann[p.stem]) < 1e-3
+        assert 0.5 <= len(x) / 16000 <= 4.0 and np.abs(x).max() > 3000
+        txt = p.with_suffix(".txt").read_bytes()
+        assert txt.endswith(b"\n") and txt.count(b"\n") == 1 and not txt.startswith(b"\xef\xbb\xbf")
+        text = txt.decode("utf-8")[:-1]
+        if p.stem in data.manifest["quirks"]["tag_only_transcript"]:
+            assert text == "b/"
+        else:  # the wording comes from the text cue's phrase bank
+            assert any(ph in text for ph in synth.TEXT_PHRASES[t.loc[p.stem, "text_cue"]])
+            assert re.search("[가-힣]", text)
+
+
+def test_audio_prosody_follows_the_cue():
+    rng = np.random.default_rng(0)
+    spk = synth._make_speaker(rng, "M")
+
+    def f0(cue):
+        x = synth.render_audio(np.random.default_rng(1), cue, 2.5, spk).astype(float)
+        spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+        f = np.fft.rfftfreq(len(x), 1 / 16000)
+        band = (f > 60) & (f < 500)
+        return f[band][np.argmax(spec[band])]
+
+    assert f0("surprise") > 1.3 * f0("sad")
+    a, b = (synth.render_audio(np.random.default_rng(1), c, 2.0, spk) for c in ("angry", "sad"))
+    assert a.dtype == np.int16 and len(a) == 32000 and not np.array_equal(a, b)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Quirks, truth, manifest, determinism
+# ----------------------------------------------------------------------------------------------------
+def test_quirks_present(data):
+    q = data.manifest["quirks"]
+    assert len(q["missing_e4"]) == 1 and len(q["tag_only_transcript"]) == 1 and len(q["id_mismatch"]) == 1
+    gap = q["missing_e4"][0]
+    part = gap["participant"]
+    s, g = f"Session{part[4:6]}", part[-1]
+    assert 3 <= len(gap["segment_ids"]) <= 4
+    for sig in ("EDA", "TEMP"):
+        tags = {r[3] for r in read_bio(data.root / sig / s / "Original" / f"{part}.csv") if len(r) == 4}
+        assert not tags & set(gap["segment_ids"])
+    ecg_tags = {r[3] for r in read_bio(data.root / "ECG" / s / "Original" / f"{part}.csv") if len(r) == 4}
+    assert set(gap["segment_ids"]) <= ecg_tags
+    ann = {r[9]: r for r in read_annotation(data.root / "annotation" / f"{s}_{g}_res.csv")[2:]}
+    for sid in gap["segment_ids"]:
+        assert ann[sid][5:9] == ["", "", "", ""] and ann[sid][3] != ""
+    assert sum(r[5] == "" for r in ann.values()) == len(gap["segment_ids"])
+
+    mm = q["id_mismatch"][0]
+    f_rows, m_rows = (read_annotation(data.root / "annotation" / f"{mm['session']}_{g}_res.csv")
+                      for g in "FM")
+    fr, mr = f_rows[mm["numb"] + 1], m_rows[mm["numb"] + 1]
+    assert fr[9] == mm["f_file_id"] and mr[9] == mm["m_file_id"] == mm["true_id"]
+    assert fr[9][:-4] == mr[9][:-4] and fr[9][-4:] == "M" + mr[9][-3:] and mr[9][-4] == "F"
+
+
+def test_truth_and_manifest(data):
+    t = pd.read_parquet(data.root / "_truth" / "cues.parquet")
+    assert list(t.columns) == ["segment_id", "label", "audio_cue", "text_cue", "bio_cue", "listener_label"]
+    for c in t.columns[1:]:
+        assert set(t[c]) <= set(EMOTIONS)
+    model = json.loads((data.root / "_truth" / "cue_model.json").read_text())
+    assert model["seed"] == 19 and model["emotions"] == EMOTIONS and len(model["prior"]) == 7
+    for m, acc in TINY["cue_accuracy"].items():
+        p = np.array(model["p_cue_given_label"][m])
+        assert p.shape == (7, 7)
+        np.testing.assert_allclose(p.sum(axis=1), 1.0)
+        np.testing.assert_allclose(np.diag(p), acc)
+    man = json.loads(data.manifest_path.read_text())
+    assert man == json.loads(json.dumps(data.manifest))
+    assert man["sessions"] == SESSIONS and man["size"] == "tiny" and man["seed"] == 19
+    assert man["counts"]["wav_files"] == len(list(data.root.glob("wav/*/*/*.wav")))
+    newest = max(p.stat().st_mtime_ns for p in data.root.rglob("*") if p.is_file())
+    assert data.manifest_path.stat().st_mtime_ns >= newest  # written last
+
+
+def test_cue_model_sampling_matches_the_matrices():
+    model = synth.build_cue_model({"audio": 0.7, "text": 0.55, "bio": 0.6})
+    rng = np.random.default_rng(3)
+    labels = synth._sample_rows(rng, np.array(model["prior"])[None, :], np.zeros(100_000, dtype=int))
+    np.testing.assert_allclose(np.bincount(labels, minlength=7) / 1e5, model["prior"], atol=0.006)
+    p = np.array(model["p_cue_given_label"]["text"])
+    cues = synth._sample_rows(rng, p, labels)
+    for y in range(7):
+        emp = np.bincount(cues[labels == y], minlength=7) / (labels == y).sum()
+        np.testing.assert_allclose(emp, p[y], atol=0.03)
+    # audio confuses along arousal, text along valence
+    a = np.array(model["p_cue_given_label"]["audio"])
+    e = {k: i for i, k in enumerate(EMOTIONS)}
+    assert a[e["angry"], e["happy"]] > a[e["angry"], e["sad"]]
+    assert p[e["angry"], e["sad"]] > p[e["angry"], e["happy"]]
+
+
+def _digest(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_deterministic_for_a_seed(data, tmp_path):
+    synth.generate(tmp_path / "same" / "KEMDy19", TINY, tmp_path / "same" / "manifest.json")
+    assert _digest(tmp_path / "same") == _digest(data.root.parent)
+    other = dict(TINY, seed=20)
+    synth.generate(tmp_path / "other" / "KEMDy19", other, tmp_path / "other" / "manifest.json")
+    a, b = _digest(data.root), _digest(tmp_path / "other" / "KEMDy19")
+    shared = set(a) & set(b)
+    assert shared and all(a[k] != b[k] for k in shared if k.endswith((".csv", ".parquet")))
+
+
+def test_script_replaces_an_existing_root(tmp_path):
+    root = tmp_path / "KEMDy19"
+    (root / "stale").mkdir(parents=True)
+    (root / "stale" / "old.txt").write_text("x")
+    cfg = dict(TINY, n_sessions=1)
+    smk = SimpleNamespace(
+        input=SimpleNamespace(code=[]),
+        output=SimpleNamespace(root=str(root), manifest=str(tmp_path / "manifest.json")),
+        params=SimpleNamespace(synthetic=cfg),
+        log=[str(tmp_path / "synth.log")], threads=1, rule="synth_data",
+        scriptdir=str(ROOT / "workflow" / "scripts"),
+    )
+    logger = logging.getLogger()
+    handlers, level = logger.handlers[:], logger.level
+    try:
+        runpy.run_path(str(ROOT / "workflow" / "scripts" / "synth_data.py"), init_globals={"snakemake": smk})
+    finally:  # the script points the root logger at its log file; put it back
+        for h in logger.handlers:
+            if h not in handlers:
+                h.close()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+    assert not (root / "stale").exists()
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert man["sessions"] == ["Session01"]
+    assert (root / "annotation" / "Session01_F_res.csv").exists()
+    assert "utterances" in (tmp_path / "synth.log").read_text()
