@@ -31,12 +31,9 @@ def run(smk, main: Callable) -> None:
         force=True,
     )
     threads = int(getattr(smk, "threads", 1) or 1)
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # only scripts that use torch pay for importing it
+    if torch is not None:
         torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a pinned dependency
-        pass
     try:
         main(smk)
     except (DataError, QCError) as exc:
