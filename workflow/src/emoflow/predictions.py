@@ -1,0 +1,116 @@
+"""Per-modality prediction tables: build, validate, read, gather.
+
+One row per (seed, segment) of the validation and test splits:
+``seed, segment_id, split, emotion, prob_neutral ... prob_fear`` (constants.PROB_COLUMNS order),
+probabilities in [0, 1] summing to 1. The fusion stage joins these tables on ``segment_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .constants import EMOTIONS, PROB_COLUMNS
+from .errors import DataError
+from .io import write_parquet
+
+log = logging.getLogger(__name__)
+
+PREDICTION_COLUMNS = ["seed", "segment_id", "split", "emotion", *PROB_COLUMNS]
+PREDICTION_SPLITS = ("val", "test")
+SUM_TOLERANCE = 1e-4
+
+
+def prediction_table(seed: int, segments: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
+    """Rows of ``segments`` (segment_id, split, emotion) with their probabilities, in that row order."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.shape != (len(segments), len(EMOTIONS)):
+        raise ValueError(f"probabilities of shape {probs.shape} for {len(segments)} segments")
+    df = pd.DataFrame({
+        "seed": np.full(len(segments), int(seed), dtype=np.int64),
+        "segment_id": segments["segment_id"].astype(str).to_numpy(),
+        "split": segments["split"].astype(str).to_numpy(),
+        "emotion": segments["emotion"].astype(str).to_numpy(),
+    })
+    for i, col in enumerate(PROB_COLUMNS):
+        df[col] = probs[:, i]
+    return df
+
+
+def validate_predictions(df: pd.DataFrame, path) -> pd.DataFrame:
+    """Check a prediction table; raise DataError naming ``path`` on the first problem. Returns ``df``."""
+    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(path, f"missing column(s) {', '.join(missing)}")
+    if not pd.api.types.is_integer_dtype(df["seed"]):
+        raise DataError(path, f"column seed must be integer, not {df['seed'].dtype}")
+    for col in ("segment_id", "split", "emotion"):
+        if not (pd.api.types.is_string_dtype(df[col]) or df[col].dtype == object):
+            raise DataError(path, f"column {col} must hold strings, not {df[col].dtype}")
+        if df[col].isna().any():
+            raise DataError(path, f"column {col} has missing values")
+    bad = ~df["split"].isin(PREDICTION_SPLITS)
+    if bad.any():
+        raise DataError(path, f"split must be val or test; found {sorted(set(df.loc[bad, 'split']))}")
+    bad = ~df["emotion"].isin(EMOTIONS)
+    if bad.any():
+        raise DataError(path, f"unknown emotion label(s) {sorted(set(df.loc[bad, 'emotion']))}")
+    for col in PROB_COLUMNS:
+        if not pd.api.types.is_float_dtype(df[col]):
+            raise DataError(path, f"column {col} must be float, not {df[col].dtype}")
+    p = df[PROB_COLUMNS].to_numpy(dtype=np.float64)
+    if not np.isfinite(p).all():
+        raise DataError(path, "probabilities contain NaN or infinite values")
+    if (p < 0).any() or (p > 1).any():
+        raise DataError(path, "probabilities outside [0, 1]")
+    sums = p.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1))) if len(sums) else 0
+    if len(sums) and abs(sums[worst] - 1) > SUM_TOLERANCE:
+        raise DataError(path, f"probabilities of segment {df['segment_id'].iloc[worst]!r} sum to "
+                              f"{sums[worst]:.6f}, not 1")
+    dup = df.duplicated(["seed", "segment_id"])
+    if dup.any():
+        row = df[dup].iloc[0]
+        raise DataError(path, f"duplicate (seed, segment_id) ({row['seed']}, {row['segment_id']!r})")
+    return df
+
+
+def write_predictions(df: pd.DataFrame, path) -> None:
+    """Validate, then write atomically (columns in PREDICTION_COLUMNS order)."""
+    df = validate_predictions(df[PREDICTION_COLUMNS].reset_index(drop=True), path)
+    write_parquet(df, path)
+
+
+def read_predictions(path) -> pd.DataFrame:
+    """Read and validate a prediction table (per seed or gathered)."""
+    try:
+        df = pd.read_parquet(path)
+    except Exception as exc:
+        raise DataError(path, f"cannot read prediction table ({exc})") from exc
+    return validate_predictions(df, path)
+
+
+def gather_predictions(parts: Iterable, out) -> pd.DataFrame:
+    """Concatenate the per-seed tables of one modality, validated, sorted by (seed, segment_id).
+
+    Every seed must cover the same segments (same splits and labels): the fusion and the table compare
+    seeds on one fixed test set.
+    """
+    parts = [str(p) for p in parts]
+    if not parts:
+        raise ValueError("no prediction tables to gather")
+    frames = [read_predictions(p)[PREDICTION_COLUMNS] for p in parts]
+    ref = frames[0].set_index("segment_id")[["split", "emotion"]].sort_index()
+    for p, f in zip(parts[1:], frames[1:]):
+        other = f.set_index("segment_id")[["split", "emotion"]].sort_index()
+        if not ref.equals(other):
+            raise DataError(p, f"covers other segments, splits or labels than {parts[0]}")
+    df = pd.concat(frames, ignore_index=True).sort_values(["seed", "segment_id"], kind="stable")
+    df = validate_predictions(df.reset_index(drop=True), out)
+    write_parquet(df, out)
+    log.info("gathered %d prediction rows (%d seed(s), %d segments) from %d file(s)", len(df),
+             df["seed"].nunique(), len(ref), len(parts))
+    return df
