@@ -11,8 +11,13 @@ from snakemake.utils import validate
 SRC_DIR = Path(workflow.basedir).joinpath("workflow", "src")
 sys.path.insert(0, str(SRC_DIR))
 
+import yaml  # noqa: E402
+
+from emoflow.config import coerce_cli_strings  # noqa: E402
 from emoflow.constants import BIO_SIGNALS, MODALITIES, SETTINGS, SYNTH_SIZES  # noqa: E402
 
+# nested --config values arrive as strings; parse them where the schema wants numbers, lists, ...
+coerce_cli_strings(config, yaml.safe_load(Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml").read_text()))
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 SYNTH_ROOT = "resources/synthetic/KEMDy19"
