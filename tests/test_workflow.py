@@ -1,0 +1,155 @@
+"""End-to-end behaviour of the workflow through the real snakemake CLI (tiny synthetic config):
+incremental reruns, code tracking, determinism, interruption, wildcard settings."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import TINY, copy_workflow, planned_outputs, snakemake
+
+pytestmark = pytest.mark.workflow
+
+SETTINGS = ["audio", "text", "bio", "audio+text", "audio+text+bio"]
+
+
+def dry(wd, *args):
+    res = snakemake(wd, "results/table1.csv", "-n", "--cores", "2", *TINY, *args)
+    return set(planned_outputs(res.stdout)), res.stdout
+
+
+def test_complete_run_outputs(tiny_run):
+    table = pd.read_csv(tiny_run / "results/table1.csv")
+    assert list(table["setting"]) == ["Audio", "Text", "Bio Signals", "Audio+Text", "Audio+Text+Bio Signals"]
+    for col in ["accuracy", "f1_macro", "f1_weighted", "uar", "n_test", "paper_accuracy", "paper_f1",
+                "oracle_accuracy", "oracle_f1_macro"]:
+        assert col in table.columns, col
+    segments = pd.read_parquet(tiny_run / "results/segments.parquet")
+    n_test = int((segments["split"] == "test").sum())
+    assert (table["n_test"] == n_test).all(), "every setting must be scored on the whole test split"
+    for setting in SETTINGS:
+        metrics = json.loads((tiny_run / f"results/fusion/{setting}/metrics.json").read_text())
+        assert metrics
+    for modality in ["audio", "text", "bio"]:
+        preds = pd.read_parquet(tiny_run / f"results/predictions/{modality}.parquet")
+        test_ids = set(preds.loc[preds["split"] == "test", "segment_id"])
+        assert test_ids == set(segments.loc[segments["split"] == "test", "segment_id"])
+        assert (tiny_run / f"results/models/{modality}/seed0/model.safetensors").stat().st_size > 0
+
+
+def test_second_run_does_nothing(tiny_run):
+    outs, text = dry(tiny_run)
+    assert not outs, f"a no-op rerun planned jobs: {sorted(outs)[:10]}"
+    assert "Nothing to be done" in text
+
+
+def test_text_lr_change_reruns_only_text_and_its_fusions(tiny_run):
+    outs, _ = dry(tiny_run, "--config", "text={'lr': 0.001}")
+    assert any(o.startswith("results/models/text/") for o in outs)
+    assert "results/predictions/text.parquet" in outs
+    assert "results/table1.csv" in outs
+    fused = {o.split("/")[2] for o in outs if o.startswith("results/fusion/")}
+    assert fused == {"text", "audio+text", "audio+text+bio"}
+    assert not any(o.startswith("results/features/") for o in outs)
+    assert not any(o.startswith(("results/models/audio/", "results/models/bio/")) for o in outs)
+
+
+def test_eda_band_change_reruns_eda_and_downstream_only(tiny_run):
+    outs, _ = dry(tiny_run, "--config", "bio={'eda': {'band': [0.05, 1.0]}}")
+    assert any(o.startswith("results/features/eda/") for o in outs)
+    assert "results/features/bio.parquet" in outs
+    assert any(o.startswith("results/models/bio/") for o in outs)
+    assert not any(o.startswith(("results/features/ecg/", "results/features/temp/")) for o in outs)
+    assert not any("audio" in o.split("/")[-1] or o.startswith("results/features/text") for o in outs
+                   if o.startswith("results/features/"))
+    assert not any(o.startswith(("results/models/audio/", "results/models/text/")) for o in outs)
+    fused = {o.split("/")[2] for o in outs if o.startswith("results/fusion/")}
+    assert fused == {"bio", "audio+text+bio"}
+
+
+def test_editing_a_feature_module_reruns_that_stage(tiny_run, tmp_path):
+    wd = tiny_run
+    module = wd / "workflow/src/emoflow/features/temp.py"
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# an edit\n")
+        outs, _ = dry(wd)
+        assert any(o.startswith("results/features/temp/") for o in outs)
+        assert not any(o.startswith(("results/features/ecg/", "results/features/eda/")) for o in outs)
+        assert not any(o.startswith(("results/models/audio/", "results/models/text/")) for o in outs)
+    finally:
+        module.write_text(original)
+        # restore the old timestamp so later tests see a complete workflow
+        ref = wd / "results/features/bio.parquet"
+        old = ref.stat().st_mtime - 3600
+        os.utime(module, (old, old))
+
+
+def test_one_setting_plans_only_its_models(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    res = snakemake(wd, "results/fusion/bio/metrics.json", "-n", "--cores", "1", *TINY)
+    outs = planned_outputs(res.stdout)
+    assert "results/fusion/bio/metrics.json" in outs
+    assert not any("audio" in o or "text" in o for o in outs), [o for o in outs if "audio" in o or "text" in o]
+
+
+def test_unknown_setting_lists_valid_names(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    res = snakemake(wd, "results/fusion/video/metrics.json", "-n", "--cores", "1", *TINY, check=False)
+    assert res.returncode != 0
+    out = res.stdout + res.stderr
+    assert "unknown setting 'video'" in out
+    for setting in SETTINGS:
+        assert setting in out
+
+
+def test_clean_rerun_is_byte_identical_and_seed_matters(tiny_run, tmp_path):
+    wd = copy_workflow(tmp_path / "again")
+    snakemake(wd, "results/table1.csv", "--cores", "2", *TINY)
+    assert (wd / "results/table1.csv").read_bytes() == (tiny_run / "results/table1.csv").read_bytes()
+    for modality in ["audio", "text", "bio"]:
+        a = pd.read_parquet(wd / f"results/predictions/{modality}.parquet")
+        b = pd.read_parquet(tiny_run / f"results/predictions/{modality}.parquet")
+        pd.testing.assert_frame_equal(a, b)
+        assert (wd / f"results/models/{modality}/seed0/model.safetensors").read_bytes() == (
+            tiny_run / f"results/models/{modality}/seed0/model.safetensors").read_bytes()
+    # another training seed gives other predictions
+    snakemake(wd, "results/predictions/bio.parquet", "--cores", "2", *TINY, "--config", "seeds=[1]")
+    other = pd.read_parquet(wd / "results/predictions/bio.parquet")
+    base = pd.read_parquet(tiny_run / "results/predictions/bio.parquet")
+    assert not other.filter(like="prob_").reset_index(drop=True).equals(
+        base.filter(like="prob_").reset_index(drop=True))
+
+
+def test_interrupted_training_resumes_to_the_same_table(tiny_run, tmp_path):
+    wd = copy_workflow(tmp_path / "interrupt")
+    cmd = [sys.executable, "-m", "snakemake", "results/table1.csv", "--cores", "1", *TINY]
+    proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline:
+            logs = list((wd / "logs/train").rglob("*.log")) if (wd / "logs/train").exists() else []
+            if any("epoch" in p.read_text() for p in logs):
+                break
+            if proc.poll() is not None:
+                pytest.fail("the run ended before any training started")
+            time.sleep(0.5)
+        else:
+            pytest.fail("no training started in time")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (wd / "results/table1.csv").exists()
+    # a killed snakemake leaves its lock behind; --unlock is the documented recovery
+    snakemake(wd, "results/table1.csv", "--unlock", "--cores", "1", *TINY)
+    snakemake(wd, "results/table1.csv", "--cores", "2", *TINY)
+    assert (wd / "results/table1.csv").read_bytes() == (tiny_run / "results/table1.csv").read_bytes()
