@@ -49,6 +49,15 @@ def test_second_run_does_nothing(tiny_run):
     outs, text = dry(tiny_run)
     assert not outs, f"a no-op rerun planned jobs: {sorted(outs)[:10]}"
     assert "Nothing to be done" in text
+    assert "Exception" not in text
+
+
+def test_lint_and_slurm_profile_plan_cleanly(tiny_run):
+    lint = snakemake(tiny_run, "--lint", *TINY)
+    assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
+    plan = snakemake(tiny_run, "results/table1.csv", "-n", "--profile", "profiles/slurm", *TINY)
+    out = plan.stdout + plan.stderr
+    assert "Nothing to be done" in out and "Exception" not in out
 
 
 def test_text_lr_change_reruns_only_text_and_its_fusions(tiny_run):

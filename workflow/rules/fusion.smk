@@ -42,7 +42,7 @@ rule unknown_setting:
     output:
         "results/fusion/{setting}/{file}",
     wildcard_constraints:
-        setting=rf"(?!(?:{SETTING_REGEX})$)[^/]+",
+        setting=rf"(?!(?:{SETTING_REGEX})/)[^/]+",
     log:
         "logs/unknown_setting/{setting}/{file}.log",
     localrule: True
