@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import runpy
 import shutil
 import subprocess
 import sys
@@ -52,3 +54,31 @@ def tiny_run(tmp_path_factory) -> Path:
     wd = copy_workflow(tmp_path_factory.mktemp("tiny_run"))
     snakemake(wd, "results/table1.csv", "--cores", "2", *TINY)
     return wd
+
+
+def _restore_root_logger(handlers, level):
+    root = logging.getLogger()
+    for h in root.handlers:
+        if h not in handlers:
+            h.close()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.fixture
+def restore_logging():
+    """The scripts point the root logger at their log file; put it back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    _restore_root_logger(handlers, level)
+
+
+def run_script(name: str, smk) -> None:
+    """Run ``workflow/scripts/<name>`` with a stand-in ``snakemake`` object, then restore logging."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        runpy.run_path(str(ROOT / "workflow" / "scripts" / name), init_globals={"snakemake": smk})
+    finally:
+        _restore_root_logger(handlers, level)

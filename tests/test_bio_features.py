@@ -472,18 +472,6 @@ def test_qc_threshold_raises_and_names_the_file(tmp_path):
 # ------------------------------------------------------------------------------------------------ scripts
 
 
-@pytest.fixture
-def restore_logging():
-    """The scripts configure the root logger for their log file; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for h in root.handlers:
-        if h not in handlers:
-            h.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
 
 def test_scripts_write_parts_bio_parquet_and_qc(tmp_path, restore_logging):
     data = tmp_path / "KEMDy19"

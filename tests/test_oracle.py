@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
-import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +15,7 @@ from sklearn.metrics import f1_score
 from emoflow import oracle, synth
 from emoflow.constants import EMOTIONS, SETTINGS
 from emoflow.errors import DataError
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 E = {e: i for i, e in enumerate(EMOTIONS)}
@@ -233,16 +232,7 @@ def test_script_writes_json(case, tmp_path):
         log=[str(tmp_path / "oracle.log")], threads=1, rule="oracle",
         scriptdir=str(ROOT / "workflow" / "scripts"),
     )
-    logger = logging.getLogger()
-    handlers, level = logger.handlers[:], logger.level
-    try:
-        runpy.run_path(str(ROOT / "workflow" / "scripts" / "oracle.py"), init_globals={"snakemake": smk})
-    finally:  # the script points the root logger at its log file; put it back
-        for h in logger.handlers:
-            if h not in handlers:
-                h.close()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
+    run_script("oracle.py", smk)
     written = json.loads(out_path.read_text())
     assert written == json.loads(json.dumps(oracle.compute_oracle(case.segments, case.truth_dir)))
     assert "oracle audio" in (tmp_path / "oracle.log").read_text()

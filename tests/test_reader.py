@@ -454,21 +454,6 @@ def test_index_dataset_without_segments_is_an_error(tmp_path):
         index_dataset(tmp_path, ["Session01"], {"tie_policy": "first"}, SPLIT)
 
 
-@pytest.fixture
-def restore_logging():
-    """The script configures the root logger for its log file; put it back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for h in root.handlers:
-        if h not in handlers:
-            h.close()
-            stream = getattr(h, "stream", None)
-            if stream is not None and hasattr(stream, "name") and str(stream.name).endswith(".log"):
-                stream.close()
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
 
 def _fake_smk(root: Path, out: Path, sessions):
     return SimpleNamespace(

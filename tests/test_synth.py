@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import logging
 import re
-import runpy
 import wave
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,6 +16,7 @@ import pytest
 
 from emoflow import synth
 from emoflow.constants import EMOTIONS, KEMDY19_TIE_ORDER, SYNTH_SIZES
+from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"size": "tiny", "seed": 19, "n_sessions": None, "ecg_fs": 250,
@@ -410,16 +409,7 @@ def test_script_replaces_an_existing_root(tmp_path):
         log=[str(tmp_path / "synth.log")], threads=1, rule="synth_data",
         scriptdir=str(ROOT / "workflow" / "scripts"),
     )
-    logger = logging.getLogger()
-    handlers, level = logger.handlers[:], logger.level
-    try:
-        runpy.run_path(str(ROOT / "workflow" / "scripts" / "synth_data.py"), init_globals={"snakemake": smk})
-    finally:  # the script points the root logger at its log file; put it back
-        for h in logger.handlers:
-            if h not in handlers:
-                h.close()
-        logger.handlers[:] = handlers
-        logger.setLevel(level)
+    run_script("synth_data.py", smk)
     assert not (root / "stale").exists()
     man = json.loads((tmp_path / "manifest.json").read_text())
     assert man["sessions"] == ["Session01"]
