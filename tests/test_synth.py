@@ -415,3 +415,23 @@ def test_script_replaces_an_existing_root(tmp_path):
     assert man["sessions"] == ["Session01"]
     assert (root / "annotation" / "Session01_F_res.csv").exists()
     assert "utterances" in (tmp_path / "synth.log").read_text()
+
+
+# ----------------------------------------------------------------------------------------------------
+# Read back through the workflow's own reader
+
+
+def test_generated_data_reads_back_through_the_reader(data):
+    from emoflow.reader import build_index
+
+    sessions = data.manifest["sessions"]
+    segments, excluded, summary = build_index(data.root, sessions, "first")
+    cues = truth(data)
+    # every utterance is indexed except the injected F/M id mismatch, which is excluded with its reason
+    assert set(excluded["reason"]) == {"id_mismatch"}
+    assert len(segments) + len(excluded) == len(cues)
+    assert set(segments.segment_id) | set(excluded.segment_id) == set(cues.index)
+    # the label the reader resolves is the generator's true label, for every utterance
+    resolved = segments.set_index("segment_id")["emotion"]
+    assert (resolved == cues.loc[resolved.index, "label"]).all()
+    assert summary["segments"] == len(segments)

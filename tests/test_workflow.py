@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -162,3 +163,13 @@ def test_interrupted_training_resumes_to_the_same_table(tiny_run, tmp_path):
     snakemake(wd, "results/table1.csv", "--unlock", "--cores", "1", *TINY)
     snakemake(wd, "results/table1.csv", "--cores", "2", *TINY)
     assert (wd / "results/table1.csv").read_bytes() == (tiny_run / "results/table1.csv").read_bytes()
+
+
+def test_a_copy_of_the_synthetic_data_gives_the_same_index(tiny_run, tmp_path):
+    data = tmp_path / "KEMDy19"
+    shutil.copytree(tiny_run / "resources/synthetic/KEMDy19", data, ignore=shutil.ignore_patterns("_truth"))
+    wd = copy_workflow(tmp_path / "wf")
+    snakemake(wd, "results/segments.parquet", "--cores", "2", *TINY, "--config", f"data_dir={data}")
+    pd.testing.assert_frame_equal(pd.read_parquet(wd / "results/segments.parquet"),
+                                  pd.read_parquet(tiny_run / "results/segments.parquet"))
+    assert not (wd / "results/oracle.json").exists(), "a real-data run has no oracle"
