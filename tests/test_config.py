@@ -53,7 +53,7 @@ def test_every_schema_property_has_a_default_or_is_in_config():
         ({"bio": {"batch_size": "four"}}, "four"),
         ({"text": {"max_lenght": 32}}, "max_lenght"),
         ({"seeds": []}, "seeds"),
-        ({"fusion": {"method": "product"}}, "product"),
+        ({"fusion": {"method": "median"}}, "median"),
         ({"split": {"test_fraction": 1.5}}, "test_fraction"),
     ],
 )

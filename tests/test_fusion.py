@@ -9,11 +9,16 @@ import pytest
 from emoflow.constants import EMOTIONS, PROB_COLUMNS
 from emoflow.errors import DataError
 from emoflow.fusion import (
+    apply_temperature,
+    fit_temperature,
     fit_weights,
     fuse,
     fuse_details,
+    product_pool,
     run_setting,
+    segments_prior,
     simplex_grid,
+    smoothed_prior,
 )
 
 K = len(EMOTIONS)
@@ -75,7 +80,7 @@ def test_mean_is_exact_average():
     assert out["emotion"].tolist() == labels
 
 
-@pytest.mark.parametrize("method", ["mean", "weighted", "stacking"])
+@pytest.mark.parametrize("method", ["mean", "product", "weighted", "stacking"])
 def test_single_modality_is_identity(method):
     rng = np.random.default_rng(0)
     t = scenario(rng, 40, 30)["audio"]
@@ -185,8 +190,149 @@ def test_stacking_small_or_degenerate_validation_sets():
     assert len(fuse(no_val, "mean")) == 10
 
 
+# ------------------------------------------------------------------------------------------- product
+def cue_world(rng, n_val=300, n_test=300, seed=0):
+    """Two modalities whose cues are conditionally independent given the label, each model outputting
+    its exact posterior p(y | cue). Returns the tables, the prior and the exact joint posterior."""
+    prior = np.array([0.4, 0.14, 0.1, 0.18, 0.08, 0.05, 0.05])
+    mats = {}
+    for m, acc in (("audio", 0.7), ("text", 0.55)):
+        confuse = rng.dirichlet(np.ones(K), size=K)
+        mats[m] = acc * np.eye(K) + (1 - acc) * confuse  # P(cue | y), rows sum to 1
+    n = n_val + n_test
+    y = rng.choice(K, size=n, p=prior)
+    cues = {m: np.array([rng.choice(K, p=mats[m][c]) for c in y]) for m in mats}
+    post = {m: prior * mats[m][:, cues[m]].T for m in mats}
+    post = {m: p / p.sum(axis=1, keepdims=True) for m, p in post.items()}
+    joint = prior * mats["audio"][:, cues["audio"]].T * mats["text"][:, cues["text"]].T
+    joint /= joint.sum(axis=1, keepdims=True)
+    ids = [f"s{seed}_{i:04d}" for i in range(n)]
+    splits = ["val"] * n_val + ["test"] * n_test
+    labels = [EMOTIONS[i] for i in y]
+    tables = {m: table(ids, splits, labels, post[m], seed) for m in mats}
+    return tables, prior, joint
+
+
+def test_product_pool_is_the_naive_bayes_posterior():
+    tables, prior, joint = cue_world(np.random.default_rng(30), 50, 50)
+    out = fuse(tables, "product", prior=prior, keep_val=True)
+    ids = tables["audio"]["segment_id"].tolist()
+    got = out.set_index("segment_id").loc[ids, PROB_COLUMNS].to_numpy()
+    np.testing.assert_allclose(got, joint, atol=1e-9)
+    # the mean of the two posteriors is a different (worse) rule
+    mean = fuse(tables, "mean", keep_val=True).set_index("segment_id").loc[ids, PROB_COLUMNS].to_numpy()
+    assert not np.allclose(mean, joint, atol=1e-3)
+    # a single table, or a flat prior, reduce to the plain product rule
+    p = tables["audio"][PROB_COLUMNS].to_numpy()
+    np.testing.assert_allclose(product_pool([p], prior), p, atol=1e-12)
+    q = tables["text"][PROB_COLUMNS].to_numpy()
+    flat = product_pool([p, q], np.full(K, 1 / K))
+    np.testing.assert_allclose(flat, p * q / (p * q).sum(axis=1, keepdims=True), atol=1e-12)
+    with pytest.raises(ValueError, match="prior"):
+        product_pool([p, q], np.zeros(K))
+
+
+def test_product_beats_mean_on_conditionally_independent_cues():
+    tables, prior, _ = cue_world(np.random.default_rng(31), 100, 1500)
+    acc_product = accuracy(fuse(tables, "product", prior=prior))
+    acc_mean = accuracy(fuse(tables, "mean"))
+    assert acc_product > acc_mean + 0.02
+
+
+def test_product_prior_defaults_to_validation_frequencies():
+    tables, prior, _ = cue_world(np.random.default_rng(32), 60, 40)
+    _, fits = fuse_details(tables, "product")
+    y_val = tables["audio"].loc[tables["audio"]["split"] == "val", "emotion"].map(EMOTIONS.index)
+    expected = smoothed_prior(y_val.to_numpy())
+    assert fits[0]["prior_source"] == "validation rows"
+    np.testing.assert_allclose([fits[0]["prior"][e] for e in EMOTIONS], expected)
+    _, fits = fuse_details(tables, "product", prior=prior)
+    assert fits[0]["prior_source"] == "training split"
+    np.testing.assert_allclose([fits[0]["prior"][e] for e in EMOTIONS], prior)
+
+
+def test_smoothed_and_segments_prior():
+    np.testing.assert_allclose(smoothed_prior(np.array([0, 0, 0, 1])), np.array([4, 2, 1, 1, 1, 1, 1]) / 11)
+    seg = pd.DataFrame({"emotion": ["neutral", "neutral", "sad", "fear", "happy"],
+                        "split": ["train", "train", "train", "val", "test"]})
+    expected = np.array([3, 1, 1, 1, 2, 1, 1]) / 10  # neutral x2, sad x1 in train; val/test ignored
+    np.testing.assert_allclose(segments_prior(seg), expected)
+    with pytest.raises(DataError, match="train split"):
+        segments_prior(seg.assign(split="val"), "segments.parquet")
+    with pytest.raises(DataError, match="unknown emotion"):
+        segments_prior(seg.assign(emotion="bored"), "segments.parquet")
+
+
+# --------------------------------------------------------------------------------------- calibration
+def overconfident(rng, n, temperatures, seed=0, n_val=None):
+    """Labels drawn from softmax(z); modality ``m`` reports softmax(z * temperatures[m]), i.e. is
+    over-confident by that factor (a calibrating temperature recovers it). One table per modality."""
+    z = rng.normal(size=(n, K)) * 1.5
+    p_true = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    y = np.array([rng.choice(K, p=p) for p in p_true])
+    n_val = n // 2 if n_val is None else n_val
+    ids = [f"s{seed}_{i:04d}" for i in range(n)]
+    splits = ["val"] * n_val + ["test"] * (n - n_val)
+    labels = [EMOTIONS[i] for i in y]
+    out = {}
+    for m, t in temperatures.items():
+        reported = np.exp(z * t) / np.exp(z * t).sum(axis=1, keepdims=True)
+        out[m] = table(ids, splits, labels, reported, seed)
+    return out
+
+
+def test_fit_temperature_recovers_the_over_confidence():
+    rng = np.random.default_rng(40)
+    t = overconfident(rng, 4000, {"audio": 3.0}, n_val=4000)["audio"]
+    y = t["emotion"].map(EMOTIONS.index).to_numpy()
+    p = t[PROB_COLUMNS].to_numpy()
+    temp = fit_temperature(p, y)
+    assert temp == pytest.approx(3.0, rel=0.1)
+    q = apply_temperature(p, temp)
+    np.testing.assert_allclose(q.sum(axis=1), 1.0)
+    assert (q.argmax(axis=1) == p.argmax(axis=1)).all()
+    nll = lambda a: -np.log(a[np.arange(len(y)), y]).mean()  # noqa: E731
+    assert nll(q) < nll(p) - 0.1
+    # already calibrated probabilities keep T = 1 (never worse than no scaling)
+    t1 = overconfident(rng, 3000, {"audio": 1.0}, n_val=3000)["audio"]
+    assert fit_temperature(t1[PROB_COLUMNS].to_numpy(), t1["emotion"].map(EMOTIONS.index)) == pytest.approx(
+        1.0, abs=0.1)
+    with pytest.raises(ValueError, match="no validation rows"):
+        fit_temperature(p[:0], y[:0])
+
+
+@pytest.mark.parametrize("method", ["mean", "product", "weighted", "stacking"])
+def test_calibration_is_fitted_per_modality_and_seed(method):
+    rng = np.random.default_rng(41)
+    s0 = overconfident(rng, 600, {"audio": 3.0, "text": 0.5}, seed=0)
+    s1 = overconfident(rng, 600, {"audio": 1.0, "text": 2.0}, seed=1)
+    tables = {m: pd.concat([s0[m], s1[m]]) for m in ("audio", "text")}
+    _, fits = fuse_details(tables, method, calibrate=True)
+    temps = {f["seed"]: f["temperatures"] for f in fits}
+    assert temps[0]["audio"] == pytest.approx(3.0, rel=0.25) and temps[0]["text"] == pytest.approx(0.5, rel=0.25)
+    assert temps[1]["audio"] == pytest.approx(1.0, rel=0.25) and temps[1]["text"] == pytest.approx(2.0, rel=0.25)
+    _, fits = fuse_details(tables, method)
+    assert all(f["temperatures"] is None for f in fits)
+
+
+def test_calibration_keeps_a_single_modality_argmax():
+    t = overconfident(np.random.default_rng(42), 300, {"audio": 3.0})["audio"]
+    out = fuse({"audio": t}, "product", calibrate=True, keep_val=True)
+    merged = out.merge(t, on=["seed", "segment_id"], suffixes=("", "_in"))
+    p_in = merged[[f"{c}_in" for c in PROB_COLUMNS]].to_numpy()
+    p_out = merged[PROB_COLUMNS].to_numpy()
+    assert (p_in.argmax(axis=1) == p_out.argmax(axis=1)).all()
+    assert p_out.max(axis=1).mean() < p_in.max(axis=1).mean() - 0.05  # softened
+
+
+def test_calibration_without_validation_rows_is_an_error():
+    t = overconfident(np.random.default_rng(43), 40, {"audio": 2.0}, n_val=0)["audio"]
+    with pytest.raises(DataError, match="no validation rows"):
+        fuse({"audio": t}, "mean", calibrate=True)
+
+
 # ------------------------------------------------------------------------------------------ join/key
-@pytest.mark.parametrize("method", ["mean", "weighted", "stacking"])
+@pytest.mark.parametrize("method", ["mean", "product", "weighted", "stacking"])
 def test_row_order_does_not_matter(method):
     rng = np.random.default_rng(7)
     tables = scenario(rng, 80, 60)
@@ -280,6 +426,25 @@ def test_test_rows_do_not_influence_weights():
     assert fits_c[0]["weights"]["text"] >= 0.9
 
 
+@pytest.mark.parametrize("method", ["product", "mean"])
+def test_test_rows_do_not_influence_calibration(method):
+    rng = np.random.default_rng(44)
+    tables = scenario(rng)
+    a, fits_a = fuse_details(tables, method, calibrate=True)
+    # test rows replaced by noise: the temperatures (fitted on validation rows) must not move
+    b, fits_b = fuse_details(_perturb_test(tables, rng), method, calibrate=True)
+    assert fits_a[0]["temperatures"] == fits_b[0]["temperatures"]
+    assert fits_a[0].get("prior") == fits_b[0].get("prior")
+    assert not a[PROB_COLUMNS].equals(b[PROB_COLUMNS])
+    # ...whereas making the validation rows of audio over-confident does move its temperature
+    sharpened = {m: t.copy() for m, t in tables.items()}
+    val = (sharpened["audio"]["split"] == "val").to_numpy()
+    sharpened["audio"].loc[val, PROB_COLUMNS] = apply_temperature(
+        sharpened["audio"].loc[val, PROB_COLUMNS].to_numpy(), 0.3)
+    _, fits_c = fuse_details(sharpened, method, calibrate=True)
+    assert fits_c[0]["temperatures"]["audio"] > 1.5 * fits_a[0]["temperatures"]["audio"]
+
+
 def test_test_rows_do_not_influence_stacker():
     rng = np.random.default_rng(13)
     tables = permuted_scenario(rng, 140, 60)
@@ -341,6 +506,31 @@ def test_run_setting_single_seed_std_is_zero(tmp_path):
     test = t[t["split"] == "test"]
     expected = np.asarray(EMOTIONS)[test[PROB_COLUMNS].to_numpy().argmax(axis=1)]
     assert result["accuracy"] == pytest.approx(float((expected == test["emotion"].to_numpy()).mean()))
+
+
+def test_run_setting_product_uses_the_training_prior(tmp_path):
+    tables, prior, _ = cue_world(np.random.default_rng(16), 80, 60)
+    paths = []
+    for m, t in tables.items():
+        p = tmp_path / f"{m}.parquet"
+        t.to_parquet(p, index=False)
+        paths.append(str(p))
+    # a segments table whose training split has exactly the class counts 40/14/10/18/8/5/5 (x1)
+    counts = (prior * 100).round().astype(int) - 1
+    train = pd.DataFrame({"segment_id": [f"tr{i}" for i in range(counts.sum())],
+                          "emotion": np.repeat(EMOTIONS, counts), "split": "train"})
+    seg = pd.concat([train, tables["audio"][["segment_id", "emotion", "split"]]], ignore_index=True)
+    seg.to_parquet(tmp_path / "segments.parquet", index=False)
+    out = tmp_path / "fusion"
+    result = run_setting(paths, ["audio", "text"], "product", 0, "audio+text", out / "p.parquet",
+                         out / "m.json", calibrate=True, segments_path=tmp_path / "segments.parquet")
+    fit = result["per_seed"]["0"]["fusion"]
+    assert fit["prior_source"] == "training split" and result["calibrate"] is True
+    np.testing.assert_allclose([fit["prior"][e] for e in EMOTIONS], prior, atol=1e-12)
+    assert set(fit["temperatures"]) == {"audio", "text"}
+    with pytest.raises(DataError, match="segments"):
+        run_setting(paths, ["audio", "text"], "product", 0, "audio+text", out / "p.parquet", out / "m.json",
+                    segments_path=tmp_path / "segments.parquet.missing")
 
 
 def test_missing_input_file_is_a_data_error(tmp_path):

@@ -6,6 +6,7 @@ rule fuse:
     """Late fusion of the setting's modalities (joined on segment_id) and its test metrics."""
     input:
         predictions=lambda w: expand("results/predictions/{m}.parquet", m=setting_modalities(w.setting)),
+        segments="results/segments.parquet",
         code=code("fusion.py", "metrics.py", "plots.py", "predictions.py"),
     output:
         predictions="results/fusion/{setting}/predictions.parquet",
@@ -18,6 +19,7 @@ rule fuse:
         ),
     params:
         method=config["fusion"]["method"],
+        calibrate=config["fusion"]["calibrate"],
         modalities=lambda w: setting_modalities(w.setting),
         seed=config["split"]["seed"],
     wildcard_constraints:

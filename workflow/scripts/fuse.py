@@ -17,6 +17,8 @@ def main(smk):
         out_predictions=smk.output.predictions,
         out_metrics=smk.output.metrics,
         out_confusion=smk.output.confusion,
+        calibrate=bool(smk.params.calibrate),
+        segments_path=smk.input.segments,
     )
 
 

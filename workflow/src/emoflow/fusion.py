@@ -3,9 +3,21 @@
 The modalities' prediction tables are joined on ``(seed, segment_id)`` -- never on row order -- and
 must hold exactly the same ``(seed, segment_id, split)`` rows with the same true label.
 
+Calibration (``fusion.calibrate``, any method): each modality's probabilities are first
+temperature-scaled, ``p_T ∝ p ** (1 / T)``, with one temperature per modality and model seed that
+minimises the log-loss on the **validation rows only** (``fit_temperature``). Small models trained on
+a few hundred noisy labels are over-confident; scaling fixes that without changing any single model's
+argmax, so every single-modality figure stays what the model scored.
+
 Methods (``fusion.method`` in the config):
 
 - ``mean``: the average of the modalities' probabilities (nothing is fitted).
+- ``product``: log-linear pooling with a prior correction,
+  ``p(y | x_1..x_k) ∝ prod_m p_m(y | x_m) / prior(y) ** (k - 1)``: the naive-Bayes combination, exact
+  when the modalities are conditionally independent given the label and each model's probabilities
+  are calibrated posteriors under the training prior. ``prior`` is the class frequency of the
+  **training split** with add-one smoothing (the prior the models were trained under, read from the
+  segments table); without a segments table, that of the validation rows (add-one smoothing).
 - ``weighted``: a weighted average; the non-negative weights sum to 1 and are chosen on the
   **validation rows only** by an exhaustive search over the simplex in steps of ``WEIGHT_STEP``
   minimising the validation log-loss of the fused probabilities (log-loss rather than macro F1: it is
@@ -17,7 +29,7 @@ Methods (``fusion.method`` in the config):
   validation rows to cross-validate.
 
 The test rows never enter a fit. A setting with a single modality is that model's own output under
-every method (the mean of one table is the identity).
+every method (temperature-scaled when calibrating, which keeps its argmax).
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from .predictions import read_predictions, validate_predictions
 
 log = logging.getLogger(__name__)
 
-METHODS = ("mean", "weighted", "stacking")
+METHODS = ("mean", "product", "weighted", "stacking")
 KEY = ["seed", "segment_id"]
 REQUIRED_COLUMNS = ["seed", "segment_id", "split", "emotion", *PROB_COLUMNS]
 PRED_SPLITS = ("val", "test")  # output order of the splits
@@ -43,6 +55,7 @@ WEIGHT_STEP = 0.05
 STACKING_CS = (0.1, 1.0, 10.0)
 STACKING_FOLDS = 3
 EPS = 1e-6
+TEMPERATURE_BOUNDS = (0.05, 20.0)
 _N_EXAMPLES = 3
 
 
@@ -213,6 +226,75 @@ def _fit_stacker(val_probs, y_val, random_state):
     return model, c_best, cv
 
 
+def log_probs(probs: np.ndarray) -> np.ndarray:
+    """Natural log of probabilities clipped at ``EPS`` (rows renormalised afterwards by the callers)."""
+    return np.log(np.clip(np.asarray(probs, dtype=float), EPS, 1.0))
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities raised to ``1 / temperature`` and renormalised (softmax of log p / T)."""
+    return np.exp(_log_softmax(log_probs(probs) / float(temperature)))
+
+
+def fit_temperature(probs: np.ndarray, y: np.ndarray, bounds: tuple[float, float] = TEMPERATURE_BOUNDS) -> float:
+    """The temperature minimising the log-loss of ``apply_temperature(probs, T)`` against ``y``.
+
+    A bounded scalar search over log T within ``bounds`` (deterministic). ``probs``: [n, 7] of the
+    validation rows; ``y``: their class indices. T > 1 softens over-confident probabilities.
+    """
+    from scipy.optimize import minimize_scalar
+
+    y = np.asarray(y, dtype=np.int64)
+    if y.size == 0:
+        raise ValueError("no validation rows to fit a temperature on")
+    logp = log_probs(probs)
+    rows = np.arange(y.size)
+
+    def nll(log_t: float) -> float:
+        return float(-_log_softmax(logp / np.exp(log_t))[rows, y].mean())
+
+    lo, hi = np.log(bounds[0]), np.log(bounds[1])
+    res = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-5})
+    best = float(res.x)
+    if nll(0.0) <= nll(best):  # never worse than leaving the model as it is
+        best = 0.0
+    return float(np.exp(best))
+
+
+def smoothed_prior(labels, n_classes: int = len(EMOTIONS)) -> np.ndarray:
+    """Class frequencies of ``labels`` (class indices) with add-one smoothing: sums to 1, no zeros."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
+    return (counts + 1.0) / (counts.sum() + n_classes)
+
+
+def segments_prior(segments: pd.DataFrame, source="segments") -> np.ndarray:
+    """The training split's class prior (add-one smoothing) from a segments table (emotion, split)."""
+    missing = [c for c in ("emotion", "split") if c not in segments.columns]
+    if missing:
+        raise DataError(source, f"missing column(s) {', '.join(missing)}")
+    train = segments.loc[segments["split"] == "train", "emotion"].astype(str)
+    if train.empty:
+        raise DataError(source, "no segment in the train split to take the class prior from")
+    codes = train.map({e: i for i, e in enumerate(EMOTIONS)})
+    if codes.isna().any():
+        raise DataError(source, f"unknown emotion label(s) {sorted(set(train[codes.isna()]))[:5]}")
+    return smoothed_prior(codes.to_numpy(dtype=np.int64))
+
+
+def product_pool(probs: Sequence[np.ndarray], prior: np.ndarray) -> np.ndarray:
+    """Log-linear pooling: softmax of ``sum_m log p_m - (k - 1) log prior`` ([n, 7] per modality)."""
+    prior = np.asarray(prior, dtype=float)
+    if prior.shape != (len(EMOTIONS),) or (prior <= 0).any():
+        raise ValueError("the prior must hold 7 positive class probabilities")
+    z = sum(log_probs(p) for p in probs) - (len(probs) - 1) * np.log(prior / prior.sum())
+    return np.exp(_log_softmax(z))
+
+
 def _seed_state(fusion_seed: int, model_seed: int) -> int:
     return int(np.random.SeedSequence([int(fusion_seed), int(model_seed)]).generate_state(1)[0])
 
@@ -225,12 +307,16 @@ def fuse_details(
     *,
     sources: Mapping[str, str] | None = None,
     keep_val: bool = False,
+    calibrate: bool = False,
+    prior: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Fuse the modalities' probabilities separately for every model seed.
 
     Returns the fused table (seed, segment_id, split, emotion, prob_*, pred; the test rows, plus the
-    validation rows when ``keep_val``) and one dict per seed describing the fit (weights, C, rows).
-    Fits use the validation rows only. ``seed`` seeds the stacker's cross-validation folds.
+    validation rows when ``keep_val``) and one dict per seed describing the fit (temperatures, weights,
+    C, prior, rows). Fits use the validation rows only. ``seed`` seeds the stacker's cross-validation
+    folds. ``calibrate``: temperature-scale each modality first (fitted on the validation rows).
+    ``prior``: the training class prior for ``product`` (default: validation frequencies, add-one).
     """
     if method not in METHODS:
         raise ValueError(f"unknown fusion method {method!r}; expected one of {METHODS}")
@@ -249,17 +335,37 @@ def fuse_details(
             "n_test": int((rows & ~is_val).sum()),
             "weights": None,
             "C": None,
+            "temperatures": None,
         }
+        p_seed = {m: probs[m][rows] for m in mods}  # this seed's rows (val and test)
+        val_in_seed = is_val[rows]
+        if calibrate:
+            if not val.any():
+                raise DataError(_sources_str(sources, mods),
+                                f"seed {model_seed}: no validation rows to fit calibration temperatures")
+            temps = {m: fit_temperature(p_seed[m][val_in_seed], y[val]) for m in mods}
+            p_seed = {m: apply_temperature(p_seed[m], temps[m]) for m in mods}
+            info["temperatures"] = {m: float(t) for m, t in temps.items()}
         if len(mods) == 1 or method == "mean":
             w = np.full(len(mods), 1.0 / len(mods))
-            fused[rows] = sum(wi * probs[m][rows] for wi, m in zip(w, mods))
+            fused[rows] = sum(wi * p_seed[m] for wi, m in zip(w, mods))
             info["weights"] = dict(zip(mods, map(float, w)))
+        elif method == "product":
+            if prior is not None:
+                pri, info["prior_source"] = np.asarray(prior, dtype=float), "training split"
+            else:
+                if not val.any():
+                    raise DataError(_sources_str(sources, mods),
+                                    f"seed {model_seed}: no validation rows to estimate the class prior")
+                pri, info["prior_source"] = smoothed_prior(y[val]), "validation rows"
+            fused[rows] = product_pool([p_seed[m] for m in mods], pri)
+            info["prior"] = dict(zip(EMOTIONS, map(float, pri)))
         elif method == "weighted":
             if not val.any():
                 raise DataError(_sources_str(sources, mods),
                                 f"seed {model_seed}: no validation rows to fit weights")
-            w = fit_weights([probs[m][val] for m in mods], y[val])
-            fused[rows] = sum(wi * probs[m][rows] for wi, m in zip(w, mods))
+            w = fit_weights([p_seed[m][val_in_seed] for m in mods], y[val])
+            fused[rows] = sum(wi * p_seed[m] for wi, m in zip(w, mods))
             info["weights"] = dict(zip(mods, map(float, w)))
         else:  # stacking
             if not val.any():
@@ -267,11 +373,11 @@ def fuse_details(
                                 f"seed {model_seed}: no validation rows for stacking")
             try:
                 model, c, cv = fit_stacker(
-                    [probs[m][val] for m in mods], y[val], random_state=_seed_state(seed, model_seed)
+                    [p_seed[m][val_in_seed] for m in mods], y[val], random_state=_seed_state(seed, model_seed)
                 )
             except ValueError as exc:
                 raise DataError(_sources_str(sources, mods), f"seed {model_seed}: {exc}") from None
-            fused[rows] = _full_proba(model, stack_features([probs[m][rows] for m in mods]), len(EMOTIONS))
+            fused[rows] = _full_proba(model, stack_features([p_seed[m] for m in mods]), len(EMOTIONS))
             info["C"] = float(c)
             info["C_cross_validated"] = bool(cv)
             info["val_classes"] = [EMOTIONS[i] for i in model.classes_]
@@ -375,8 +481,14 @@ def run_setting(
     out_predictions,
     out_metrics,
     out_confusion=None,
+    *,
+    calibrate: bool = False,
+    segments_path=None,
 ) -> dict:
-    """Rule ``fuse``: read, fuse, evaluate on the test rows, write predictions, metrics and figure."""
+    """Rule ``fuse``: read, fuse, evaluate on the test rows, write predictions, metrics and figure.
+
+    ``segments_path``: the segments table, whose training split gives the class prior of ``product``.
+    """
     from .io import write_json, write_parquet
 
     sources = _modality_paths(prediction_paths, modalities)
@@ -384,8 +496,18 @@ def run_setting(
     for m, t in tables.items():
         log.info("%s: %d rows, seeds %s, %s", sources[m], len(t), sorted(t["seed"].unique().tolist()),
                  t["split"].value_counts().to_dict())
-    fused, fits = fuse_details(tables, method, seed, sources=sources, keep_val=True)
+    prior = None
+    if method == "product" and segments_path is not None:
+        try:
+            segments = pd.read_parquet(segments_path, columns=["emotion", "split"])
+        except Exception as exc:
+            raise DataError(segments_path, f"cannot read the segments table ({exc})") from exc
+        prior = segments_prior(segments, segments_path)
+        log.info("training prior: %s", ", ".join(f"{e}={p:.3f}" for e, p in zip(EMOTIONS, prior)))
+    fused, fits = fuse_details(tables, method, seed, sources=sources, keep_val=True, calibrate=calibrate,
+                               prior=prior)
     result = setting_metrics(fused, fits, setting, method, list(sources))
+    result["calibrate"] = bool(calibrate)
     test = fused[fused["split"] == "test"].reset_index(drop=True)
     write_parquet(test, out_predictions)
     write_json(result, out_metrics)
@@ -398,7 +520,7 @@ def run_setting(
         from .plots import plot_confusion
 
         title = (
-            f"{result['label']} ({method} fusion)\n"
+            f"{result['label']} ({method} fusion{', calibrated' if calibrate else ''})\n"
             f"accuracy {result['accuracy']:.3f}, macro F1 {result['f1_macro']:.3f}"
             f" ({result['n_seeds']} seed{'s' if result['n_seeds'] != 1 else ''})"
         )
