@@ -1,0 +1,75 @@
+#!/usr/bin/env python
+"""Training jobs in the workflow: torch threads and OpenMP wait policy, before and after.
+
+In the small-default copy used by bench/main_job.py (its data and features must exist), the three
+``train`` jobs are forced again, with training bounded to a few epochs (``bench_train.yaml``), under:
+
+  default   as configured: ``threads: 2`` per training job, OpenMP's default wait policy
+  passive   the same with ``OMP_WAIT_POLICY=PASSIVE`` in the environment
+  threads1  ``--set-threads train=1`` (two training jobs then run side by side on 2 cores)
+
+The variants alternate, ``--repeat`` times. Reported: wall time of the three jobs and each job's time.
+
+Usage:
+    python bench/train_threads.py --repeat 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+TARGETS = [f"results/models/{m}/seed0/model.safetensors" for m in ("bio", "audio", "text")]
+EPOCHS = {"bio": 10, "audio": 3, "text": 5}
+VARIANTS = {"default": ([], None), "passive": ([], "PASSIVE"), "threads1": (["--set-threads", "train=1"], None)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=1)
+    args = ap.parse_args(argv)
+    dest = common.WORK / "small"
+    if not (dest / "results" / "features" / "audio.npy").exists():
+        raise SystemExit(f"{dest} has no features: run bench/main_job.py first")
+    (dest / "bench_train.yaml").write_text(
+        "# written by bench/train_threads.py: training bounded for benchmarking\n"
+        + "".join(f"{m}:\n  epochs: {e}\n" for m, e in EPOCHS.items()))
+    res = {k: [] for k in VARIANTS}
+    cmds = {}
+    for r in range(args.repeat):
+        for k, (extra, policy) in VARIANTS.items():
+            a = [*TARGETS, "--cores", "2", "--forcerun", "train", *extra, "--configfile", "bench_train.yaml"]
+            old = os.environ.pop("OMP_WAIT_POLICY", None)
+            if policy:
+                os.environ["OMP_WAIT_POLICY"] = policy
+            try:
+                load0 = common.loadavg()
+                run = common.snakemake(dest, a, f"train_{k}_{r}", hide_slurm=True)
+            finally:
+                os.environ.pop("OMP_WAIT_POLICY", None)
+                if old is not None:
+                    os.environ["OMP_WAIT_POLICY"] = old
+            jobs = [j for j in common.read_benchmarks(dest) if j["rule"] == "train" and j["end"] >= run.t0]
+            busy = common.union_length([(j["start"], j["end"]) for j in jobs], run.t0, run.t0 + run.wall_s)
+            res[k].append({"wall_s": run.wall_s, "jobs_running_s": busy, "load_before": load0,
+                           "jobs": {j["job"].split("/")[1]: {"s": j["s"], "cpu": j["cpu_time"]} for j in jobs}})
+            cmds[k] = ("OMP_WAIT_POLICY=PASSIVE " if policy else "") + common.command_line(a)
+            print(f"  {k}: {run.wall_s:.1f} s wall, training jobs running {busy:.1f} s; "
+                  + ", ".join(f"{m} {d['s']:.1f} s" for m, d in res[k][-1]["jobs"].items()), flush=True)
+    out = {"repeat": args.repeat, "epochs": EPOCHS, "commands": cmds, "runs": res,
+           "median_jobs_running_s": {k: common.median([x["jobs_running_s"] for x in v]) for k, v in res.items()},
+           "median_job_s": {k: {m: common.median([x["jobs"][m]["s"] for x in v if m in x["jobs"]])
+                                for m in EPOCHS} for k, v in res.items()},
+           "load": common.loadavg()}
+    common.save("train_threads", out)
+    print(out["median_jobs_running_s"], out["median_job_s"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
