@@ -9,6 +9,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 SRC_DIR = Path(workflow.basedir).joinpath("workflow", "src")
+# Idle OpenMP threads sleep instead of spinning: with another job on the other core, spinning torch
+# threads made training 3-14x slower (BENCHMARKS.md). Jobs inherit this; results are unchanged.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(SRC_DIR))
 
 import yaml  # noqa: E402
@@ -109,7 +112,8 @@ def minutes(base):
 
 def train_params(modality):
     """The training hyperparameters of one modality (only these trigger its retraining)."""
-    keys = ("batch_size", "lr", "epochs", "weight_decay", "patience", "class_weights")
+    keys = ("batch_size", "lr", "epochs", "weight_decay", "patience", "class_weights", "schedule", "warmup",
+            "label_smoothing", "select")
     section = config[modality]
     params = {k: section[k] for k in keys}
     extra = {"bio": ("hidden", "dropout"), "audio": ("arch", "sample_rate", "max_seconds"), "text": ()}
