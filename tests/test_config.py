@@ -54,6 +54,8 @@ def test_every_schema_property_has_a_default_or_is_in_config():
         ({"text": {"max_lenght": 32}}, "max_lenght"),
         ({"seeds": []}, "seeds"),
         ({"fusion": {"method": "median"}}, "median"),
+        ({"fusion": {"calibrate": "yes"}}, "yes"),
+        ({"audio": {"select": "acc"}}, "acc"),
         ({"split": {"test_fraction": 1.5}}, "test_fraction"),
     ],
 )

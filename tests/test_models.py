@@ -297,3 +297,55 @@ def test_train_script_dispatches_on_modality(data, tmp_path):
     assert (read_predictions(out / "predictions.parquet")["seed"] == 7).all()
     log = (tmp_path / "train.log").read_text()
     assert "epoch   2/2" in log and "device: cpu" in log and "best epoch" in log
+
+
+# --------------------------------------------------------------------------------------------------
+# Audio log-mel front end
+# --------------------------------------------------------------------------------------------------
+def test_mel_filterbank_and_log_mel_front_end():
+    fb = audio.mel_filterbank(16000, 1024, 64)
+    assert fb.shape == (513, 64) and fb.min() >= 0 and fb.max() <= 1
+    peaks = fb.argmax(axis=0)
+    assert (np.diff(peaks) >= 0).all() and peaks[-1] > 400  # ordered low to high, up to Nyquist
+    front = audio.LogMel(16000, 1024, 256, 64)
+    t = np.arange(16000) / 16000
+    x = np.zeros(32000, dtype=np.float32)
+    x[:16000] = np.sin(2 * np.pi * 440 * t)  # 1 s tone, then 1 s of zero padding
+    lm = front(torch.from_numpy(x).view(1, 1, -1))
+    assert lm.shape == (1, 64, 32000 // 256 + 1)
+    # floored 40 dB under the clip maximum; the tone's band is the loudest
+    assert float(lm.min()) == pytest.approx(float(lm.max()) - audio.DYNAMIC_RANGE, abs=1e-4)
+    band = int(lm[0, :, 20].argmax())
+    assert abs(float(fb[:, band] @ np.linspace(0, 8000, 513)) / fb[:, band].sum() - 440) < 150
+    # the zero padding sits at the floor; the level of the clip does not change the shape
+    assert (lm[0, :, 70:] == lm.min()).all()
+    np.testing.assert_allclose((front(torch.from_numpy(0.1 * x).view(1, 1, -1)) - lm).numpy(), np.log(0.01),
+                               atol=1e-3)
+
+
+def test_audio_logmel_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    t = torch.arange(4000) / 16000
+    y = torch.arange(14) % 7
+    x = torch.sin(2 * torch.pi * (150 + 120 * y[:, None]) * t) * (0.5 + 0.05 * torch.arange(14)[:, None])
+    model = audio.AudioCNN(audio.ARCHS["logmel"])
+    assert _overfit(model, audio._forward, [x.unsqueeze(1)], y, lr=0.01, steps=60) < 0.05
+
+
+def test_audio_logmel_learns_is_deterministic_and_round_trips(data, tmp_path):
+    params = dict(arch="logmel", epochs=8, lr=0.01, schedule="cosine", warmup=0.1, select="loss")
+    train_audio(data, tmp_path / "a", seed=2, **params)
+    train_audio(data, tmp_path / "b", seed=2, **params)
+    a, b = ((tmp_path / d / "model.safetensors").read_bytes() for d in "ab")
+    assert a == b
+    stored = load_file(tmp_path / "a" / "model.safetensors")
+    assert not any(k.startswith("frontend.") for k in stored)  # the fixed filterbank is rebuilt, not stored
+    pred = read_predictions(tmp_path / "a" / "predictions.parquet")
+    rows = ~pred["segment_id"].isin(data.bad_audio)
+    acc = (pred.loc[rows, PROB_COLUMNS].to_numpy().argmax(1) == pred.loc[rows, "emotion"].map(EMOTIONS.index)).mean()
+    assert acc > 0.6  # one tone per class; chance is 1/7
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert cfg["arch"] == "logmel" and cfg["spec"]["frontend"]["type"] == "logmel"
+    assert cfg["training"]["select"] == "loss" and cfg["training"]["schedule"] == "cosine"
+    probs = _predict_from_checkpoint("audio", tmp_path / "a", data, pred["segment_id"])
+    np.testing.assert_allclose(probs[rows.to_numpy()], pred.loc[rows, PROB_COLUMNS].to_numpy(), rtol=0, atol=1e-6)

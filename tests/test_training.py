@@ -198,3 +198,55 @@ def test_curve_files(tmp_path):
     back = pd.read_csv(tmp_path / "curve.csv")
     assert list(back.columns) == T.CURVE_COLUMNS and back["val_f1_macro"].tolist() == [0.05, 0.3]
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# Schedules, selection criterion, label smoothing
+# --------------------------------------------------------------------------------------------------
+def _factors(schedule, total, warmup):
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = T.lr_scheduler(opt, schedule, total, warmup)
+    out = []
+    for _ in range(total):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return np.array(out)
+
+
+def test_lr_schedules():
+    np.testing.assert_allclose(_factors("constant", 10, 0.0), 1.0)
+    warm = _factors("constant", 10, 0.3)  # 3 warm-up steps: 1/3, 2/3, 1, then constant
+    np.testing.assert_allclose(warm[:4], [1 / 3, 2 / 3, 1.0, 1.0])
+    cos = _factors("cosine", 10, 0.0)  # 0.5 * (1 + cos(pi * step / 10))
+    assert cos[0] == pytest.approx(1.0) and cos[5] == pytest.approx(0.5) and cos[-1] == pytest.approx(0.0245, abs=1e-3)
+    assert (np.diff(cos) < 0).all()
+    lin = _factors("linear", 10, 0.2)
+    np.testing.assert_allclose(lin[:2], [0.5, 1.0])
+    np.testing.assert_allclose(lin[2:], 1.0 - np.arange(8) / 8)
+    for bad in ({"schedule": "step"}, {"select": "acc"}, {"warmup": 1.0}, {"label_smoothing": -0.1}):
+        with pytest.raises(ValueError):
+            T.TrainSettings.from_params(bad)
+
+
+def test_select_by_validation_loss():
+    torch.manual_seed(0)
+    model = _mlp()
+    train, val = _blobs(70, 1), _blobs(28, 2, "val")
+    res = _fit(model, train, val, _settings(epochs=12, lr=0.05, select="loss", schedule="cosine", warmup=0.1))
+    h = res.history
+    assert res.best_epoch == int(h.loc[h["val_loss"].idxmin(), "epoch"])
+    loss, _, _ = T._evaluate(model, val, _fwd, torch.device("cpu"), 64)
+    assert loss == pytest.approx(h["val_loss"].min(), rel=1e-6)
+
+
+def test_label_smoothing_softens_the_fit():
+    train, val = _blobs(70, 1), _blobs(28, 2, "val")
+    conf = {}
+    for ls in (0.0, 0.3):
+        torch.manual_seed(0)
+        model = _mlp()
+        _fit(model, train, val, _settings(epochs=15, label_smoothing=ls))
+        p = T.predict_proba(model, val, _fwd, torch.device("cpu"))
+        conf[ls] = p.max(axis=1).mean()
+    assert conf[0.3] < conf[0.0] - 0.05

@@ -5,23 +5,39 @@ Input: one clip per segment as written by the audio features stage (``audio.npy`
 zero-padded and normalised there), fed as float32 [batch, 1, n_samples]. The network outputs logits;
 training uses cross-entropy (softmax + negative log-likelihood, as the paper states).
 
-Both architectures: a strided stem convolution (a learned filterbank that downsamples at once), then
-blocks of conv-BatchNorm-ReLU with max pooling, then global average and max pooling over time
-(concatenated), dropout and a two-layer fully connected head.
+Two front ends:
 
-======  ==========  =======================================  ==========  ===============  ==============
-arch    parameters  layers (channels)                        stem k / s  receptive field  input
-======  ==========  =======================================  ==========  ===============  ==============
-small   ~54 k       stem 32, blocks 32-64-128 (1 conv each)  80 / 16     3,776 samples    4 s at 16 kHz
-                                                                         (0.24 s)         -> 64,000
-large   ~1.85 M     stem 64, blocks 64-128-256-512           80 / 4      6,540 samples    same
-                    (2 convs each)                                       (0.41 s)
-======  ==========  =======================================  ==========  ===============  ==============
+* ``small`` and ``large``: a strided stem convolution (a learned filterbank that downsamples at once),
+  then blocks of conv-BatchNorm-ReLU with max pooling, then global average and max pooling over time
+  (concatenated);
+* ``logmel`` (the default): a fixed filterbank first layer -- Hann-windowed STFT (1024 taps, hop 256),
+  64 triangular mel filters, log power floored 40 dB below the clip's maximum -- so the 1D convolutions
+  run over time with the mel bands as channels; one per-clip normalisation over all bands and frames
+  (removes the level, keeps the spectral shape), blocks of conv-GroupNorm-ReLU (per clip, no running
+  statistics that differ between training and evaluation), then statistics pooling: the mean and
+  standard deviation of every channel over time (a level, a range: what prosody cues look like). The
+  40 dB floor keeps zero padding and pauses at one bounded value.
+
+All end in dropout and a two-layer fully connected head.
+
+======  ==========  =======================================  ===========  ===============  =============
+arch    parameters  layers (channels)                        first k / s  receptive field  input
+======  ==========  =======================================  ===========  ===============  =============
+logmel  ~83 k       log-mel 64 (fixed), blocks 64-64-128     1024 / 256   6,912 samples    4 s at 16 kHz
+                    (1 conv each, GroupNorm)                              (0.43 s)         -> 64,000
+small   ~54 k       stem 32, blocks 32-64-128 (1 conv each)  80 / 16      3,776 samples    same
+                                                                          (0.24 s)
+large   ~1.85 M     stem 64, blocks 64-128-256-512           80 / 4       6,540 samples    same
+                    (2 convs each)                                        (0.41 s)
+======  ==========  =======================================  ===========  ===============  =============
 
 Parameter counts are for 7 classes (``n_parameters`` in a checkpoint's config.json); the receptive field
-is that of one unit of the last convolution before global pooling (``receptive_field``), and the
-pooling then spans the whole clip. ``small`` trains the small synthetic default (~500 training clips,
-30 epochs) in about a minute on 2 CPU cores; ``large`` is meant for a GPU.
+is that of one unit of the last convolution before global pooling (``receptive_field``; the STFT frame
+counts as a convolution of ``n_fft`` taps), and the pooling then spans the whole clip. ``logmel`` and
+``small`` train the small synthetic default (~500 training clips, 30-40 epochs) in about a minute on
+2 CPU cores; ``large`` is meant for a GPU. On the synthetic data, whose audio cue lives in pitch level
+and range, speaking rate, brightness and breathiness, ``logmel`` generalises to unseen speakers far
+better than ``small`` (see the config comments).
 
 Augmentation (training only, seeded): each clip is shifted in time by a random offset of up to
 ``augment_shift`` of its length, zero-filled. Segments whose audio is unusable (``ok`` false in
@@ -48,6 +64,18 @@ from . import training as T
 log = logging.getLogger(__name__)
 
 ARCHS = {
+    "logmel": {
+        "frontend": {"type": "logmel", "n_fft": 1024, "hop": 256, "n_mels": 64, "f_min": 0.0, "f_max": None},
+        "blocks": [
+            {"channels": 64, "convs": 1, "kernel": 5, "pool": 2},
+            {"channels": 64, "convs": 1, "kernel": 5, "pool": 2},
+            {"channels": 128, "convs": 1, "kernel": 3, "pool": 1},
+        ],
+        "norm": "group",
+        "head_hidden": 64,
+        "dropout": 0.5,
+        "augment_shift": 0.1,
+    },
     "small": {
         "stem": {"channels": 32, "kernel": 80, "stride": 16, "pool": 4},
         "blocks": [
@@ -74,25 +102,85 @@ ARCHS = {
 }
 
 
-def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+def _norm(kind: str, channels: int) -> nn.Module:
+    """``batch``: BatchNorm1d; ``group``: GroupNorm with 8 groups (per clip, no running statistics)."""
+    if kind == "group":
+        return nn.GroupNorm(min(8, channels), channels)
+    return nn.BatchNorm1d(channels)
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int, stride: int = 1, norm: str = "batch") -> list[nn.Module]:
     pad = (kernel - stride) // 2 if stride > 1 else kernel // 2
     return [nn.Conv1d(c_in, c_out, kernel, stride=stride, padding=max(pad, 0), bias=False),
-            nn.BatchNorm1d(c_out), nn.ReLU()]
+            _norm(norm, c_out), nn.ReLU()]
+
+
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 0.0,
+                   f_max: float | None = None) -> np.ndarray:
+    """Triangular mel filters (HTK mel scale, unit peak) as a matrix [n_fft // 2 + 1, n_mels]."""
+    f_max = sample_rate / 2 if f_max is None else float(f_max)
+    mel = lambda f: 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)  # noqa: E731
+    edges = 700.0 * (10.0 ** (np.linspace(mel(f_min), mel(f_max), n_mels + 2) / 2595.0) - 1.0)
+    freqs = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
+    up = (freqs[:, None] - lower) / (centre - lower)
+    down = (upper - freqs[:, None]) / (upper - centre)
+    return np.clip(np.minimum(up, down), 0.0, None)
+
+
+class LogMel(nn.Module):
+    """Fixed front end: power spectrogram (Hann-windowed STFT) -> mel filterbank -> log.
+
+    Input float [batch, 1, n_samples]; output [batch, n_mels, frames] with
+    ``frames = n_samples // hop + 1``. Nothing here is learned; the filters are rebuilt from the spec
+    (not stored in the checkpoint).
+    """
+
+    def __init__(self, sample_rate: int, n_fft: int, hop: int, n_mels: int, f_min: float = 0.0,
+                 f_max: float | None = None):
+        super().__init__()
+        self.n_fft, self.hop = int(n_fft), int(hop)
+        self.register_buffer("window", torch.hann_window(self.n_fft, periodic=True), persistent=False)
+        fb = mel_filterbank(sample_rate, self.n_fft, n_mels, f_min, f_max)
+        self.register_buffer("filters", torch.from_numpy(fb.T.astype(np.float32)), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(x.reshape(-1, x.shape[-1]), self.n_fft, self.hop, window=self.window, center=True,
+                          pad_mode="constant", return_complex=True)
+        power = spec.real.square() + spec.imag.square()
+        logmel = torch.log(torch.matmul(self.filters, power) + LOG_FLOOR)
+        # a floor DYNAMIC_RANGE below the clip's loudest bin: padding and pauses stop dominating the scale
+        return torch.maximum(logmel, logmel.amax(dim=(1, 2), keepdim=True) - DYNAMIC_RANGE)
+
+
+LOG_FLOOR = 1e-10
+DYNAMIC_RANGE = 9.2  # natural-log units of power: 40 dB
 
 
 class AudioCNN(nn.Module):
-    """1D CNN over the waveform, built from an architecture spec (see ``ARCHS``)."""
+    """1D CNN over the waveform, built from an architecture spec (see ``ARCHS``): a learned strided
+    stem convolution or the fixed log-mel front end (mel bands as channels), then the conv blocks."""
 
-    def __init__(self, spec: dict, n_classes: int = len(EMOTIONS)):
+    def __init__(self, spec: dict, n_classes: int = len(EMOTIONS), sample_rate: int = 16000):
         super().__init__()
-        stem = spec["stem"]
-        layers = _conv_bn_relu(1, stem["channels"], stem["kernel"], stem["stride"])
-        if stem["pool"] > 1:
-            layers.append(nn.MaxPool1d(stem["pool"]))
-        c = stem["channels"]
+        if "frontend" in spec:
+            fe = spec["frontend"]
+            self.frontend = LogMel(sample_rate, fe["n_fft"], fe["hop"], fe["n_mels"], fe.get("f_min", 0.0),
+                                   fe.get("f_max"))
+            # one mean and scale per clip over all bands and frames: removes the level, keeps the spectral shape
+            layers = [nn.GroupNorm(1, fe["n_mels"])]
+            c = fe["n_mels"]
+        else:
+            self.frontend = None
+            stem = spec["stem"]
+            layers = _conv_bn_relu(1, stem["channels"], stem["kernel"], stem["stride"])
+            if stem["pool"] > 1:
+                layers.append(nn.MaxPool1d(stem["pool"]))
+            c = stem["channels"]
+        norm = spec.get("norm", "batch")
         for block in spec["blocks"]:
             for _ in range(block["convs"]):
-                layers += _conv_bn_relu(c, block["channels"], block["kernel"])
+                layers += _conv_bn_relu(c, block["channels"], block["kernel"], norm=norm)
                 c = block["channels"]
             if block["pool"] > 1:
                 layers.append(nn.MaxPool1d(block["pool"]))
@@ -107,15 +195,22 @@ class AudioCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
             x = x.unsqueeze(1)
-        h = self.features(x)
-        pooled = torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1)
-        return self.head(pooled)
+        if self.frontend is None:
+            h = self.features(x)
+            return self.head(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
+        # log-mel front end: statistics pooling, the mean and standard deviation of each channel over time
+        h = self.features(self.frontend(x))
+        std = torch.sqrt(h.var(dim=2, unbiased=False) + 1e-5)
+        return self.head(torch.cat([h.mean(dim=2), std], dim=1))
 
 
 def receptive_field(spec: dict) -> int:
     """Receptive field (input samples) of one unit of the last convolution."""
-    stem = spec["stem"]
-    layers = [("conv", stem["kernel"], stem["stride"]), ("pool", stem["pool"], stem["pool"])]
+    if "frontend" in spec:  # the STFT frame acts as one convolution of n_fft taps, stride hop
+        layers = [("conv", spec["frontend"]["n_fft"], spec["frontend"]["hop"])]
+    else:
+        stem = spec["stem"]
+        layers = [("conv", stem["kernel"], stem["stride"]), ("pool", stem["pool"], stem["pool"])]
     for block in spec["blocks"]:
         layers += [("conv", block["kernel"], 1)] * block["convs"] + [("pool", block["pool"], block["pool"])]
     last_conv = max(i for i, (kind, _, _) in enumerate(layers) if kind == "conv")
@@ -227,7 +322,7 @@ def train(segments, array, features, outputs: dict, params: dict, seed: int) -> 
     prepared = T.Prepared(segments=seg, usable=ok, source=source)
     generator = T.seed_everything(seed)
     device = T.configure_device(settings.device)
-    model = AudioCNN(spec)
+    model = AudioCNN(spec, sample_rate=sample_rate)
     config = {"arch": arch, "spec": spec, "n_samples": n_samples, "sample_rate": sample_rate,
               "n_classes": len(EMOTIONS), "n_parameters": n_parameters(model),
               "receptive_field": receptive_field(spec)}
@@ -257,7 +352,7 @@ def load_model(seed_dir) -> tuple[AudioCNN, dict]:
     """Rebuild the trained model from ``config.json`` + ``model.safetensors``; returns (model, config)."""
     seed_dir = Path(seed_dir)
     config = json.loads((seed_dir / "config.json").read_text())
-    model = AudioCNN(config["spec"], config["n_classes"])
+    model = AudioCNN(config["spec"], config["n_classes"], sample_rate=config.get("sample_rate", 16000))
     model.load_state_dict(T.load_state_dict(seed_dir / "model.safetensors"))
     model.eval()
     return model, config

@@ -6,9 +6,13 @@ One run = one modality and one seed:
    training batches; ``configure_device`` picks CPU or CUDA (config ``device``) and turns on
    deterministic algorithms, so the same seed on the same machine gives byte-identical checkpoints.
 2. ``fit`` trains with AdamW and cross-entropy on logits (optionally weighted by inverse training-class
-   frequency), evaluates the VALIDATION split after every epoch, keeps the best epoch (macro F1, ties
-   broken by the lower validation loss), stops early after ``patience`` epochs without improvement
-   (0 = never) and restores the best weights. The test split is never seen here: ``fit`` and
+   frequency, optionally label-smoothed), with a per-batch learning-rate schedule (``schedule``:
+   constant, cosine or linear decay to 0 at the last planned step, after a linear warm-up over the
+   ``warmup`` fraction of the steps), evaluates the VALIDATION split after every epoch, keeps the best
+   epoch (``select``: ``f1`` = macro F1, ties broken by the lower validation loss; ``loss`` = validation
+   cross-entropy, ties broken by the higher macro F1 -- the epoch with the best-calibrated
+   probabilities, which late fusion multiplies), stops early after ``patience`` epochs without
+   improvement (0 = never) and restores the best weights. The test split is never seen here: ``fit`` and
    ``run_training`` assert it.
 3. ``run_training`` wires it together for a modality: fit, predict every validation and test segment,
    write the checkpoint (safetensors), ``config.json``, ``preprocessing.json``, the learning curve
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import random
 import time
@@ -45,6 +50,9 @@ N_CLASSES = len(EMOTIONS)
 LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 CURVE_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_f1_macro", "seconds"]
 
+SCHEDULES = ("constant", "cosine", "linear")
+SELECT = ("f1", "loss")
+
 # Inputs of one batch -> logits [batch, N_CLASSES].
 Forward = Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor]
 
@@ -63,6 +71,10 @@ class TrainSettings:
     patience: int = 10
     class_weights: bool = False
     device: str = "auto"
+    schedule: str = "constant"
+    warmup: float = 0.0
+    label_smoothing: float = 0.0
+    select: str = "f1"
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -72,6 +84,12 @@ class TrainSettings:
         s = cls(**known, extra=params)
         if s.batch_size < 1 or s.epochs < 1 or s.patience < 0 or s.lr <= 0:
             raise ValueError(f"invalid training settings: {s}")
+        if s.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, not {s.schedule!r}")
+        if s.select not in SELECT:
+            raise ValueError(f"select must be one of {SELECT}, not {s.select!r}")
+        if not 0 <= s.warmup < 1 or not 0 <= s.label_smoothing < 1:
+            raise ValueError(f"warmup and label_smoothing must lie in [0, 1): {s}")
         if s.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, not {s.device!r}")
         return s
@@ -275,6 +293,25 @@ def _evaluate(model, source, forward, device, batch_size) -> tuple[float, float,
     return loss, float(np.mean(pred == y)), macro_f1(y, pred)
 
 
+def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int,
+                 warmup: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-batch learning-rate factor: linear warm-up over ``warmup`` of the ``total_steps``, then
+    constant, cosine decay to 0 or linear decay to 0 at the last planned step."""
+    n_warm = int(round(warmup * total_steps))
+
+    def factor(step: int) -> float:
+        if step < n_warm:
+            return (step + 1) / n_warm
+        if schedule == "constant":
+            return 1.0
+        progress = min((step - n_warm) / max(total_steps - n_warm, 1), 1.0)
+        if schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0 - progress
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
 def fit(model: nn.Module, train: Source, val: Source, settings: TrainSettings, *, generator: torch.Generator,
         device: torch.device, forward: Forward,
         augment: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
@@ -294,8 +331,10 @@ def fit(model: nn.Module, train: Source, val: Source, settings: TrainSettings, *
     if weights is not None:
         log.info("class weights (inverse training frequency): %s",
                  ", ".join(f"{e}={w:.3f}" for e, w in zip(EMOTIONS, weights.tolist())))
-    criterion = nn.CrossEntropyLoss(weight=weights)
+    criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=settings.label_smoothing)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = -(-len(train) // settings.batch_size)
+    scheduler = lr_scheduler(optimizer, settings.schedule, settings.epochs * steps_per_epoch, settings.warmup)
     eval_bs = eval_batch_size or max(settings.batch_size, 64)
     if len(val) == 0:
         log.warning("the validation split is empty: no model selection, the last epoch is kept")
@@ -321,6 +360,7 @@ def fit(model: nn.Module, train: Source, val: Source, settings: TrainSettings, *
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            scheduler.step()
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.detach().argmax(dim=1) == y).sum())
         train_loss = total_loss / len(order)
@@ -335,6 +375,8 @@ def fit(model: nn.Module, train: Source, val: Source, settings: TrainSettings, *
             improved = True
         elif best is None:
             improved = True
+        elif settings.select == "loss":
+            improved = val_loss < best[1] - 1e-12 or (abs(val_loss - best[1]) <= 1e-12 and val_f1 > best[0])
         else:
             improved = val_f1 > best[0] + 1e-12 or (abs(val_f1 - best[0]) <= 1e-12 and val_loss < best[1])
         if improved:
