@@ -6,9 +6,24 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test test-fast report lint bench clean
+.PHONY: setup setup-cluster run test test-fast report lint bench clean
 
 setup: $(STAMP)
+
+# A SLURM submission host: the executor plugin, installed into .venv.
+setup-cluster: setup
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r envs/requirements-cluster.txt
+
+# The SLURM tests load the same plugin from a side folder (tests/test_slurm.py puts it on PYTHONPATH),
+# so that .venv itself stays a laptop install: Snakemake imports every installed executor plugin at
+# start-up, and the SLURM one probes `scontrol` as it loads (see envs/requirements-cluster.txt).
+PLUGIN_DIR := $(VENV)/slurm-plugin
+PLUGIN_STAMP := $(PLUGIN_DIR)/.installed
+$(PLUGIN_STAMP): envs/requirements-cluster.txt $(STAMP)
+	rm -rf $(PLUGIN_DIR)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target $(PLUGIN_DIR) \
+		-r envs/requirements-cluster.txt
+	touch $(PLUGIN_STAMP)
 
 # Reinstalls only when the pinned requirements change; otherwise a no-op.
 $(STAMP): envs/requirements.txt
@@ -19,7 +34,7 @@ $(STAMP): envs/requirements.txt
 run: setup
 	$(BIN)/snakemake --cores all results/table1.csv
 
-test: setup
+test: setup $(PLUGIN_STAMP)
 	$(BIN)/python -m pytest
 
 test-fast: setup

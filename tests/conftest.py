@@ -30,10 +30,28 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True) -> subprocess.CompletedProcess:
+# The SLURM executor plugin lives beside the environment, not in it (Makefile: `make test` installs it
+# there from envs/requirements-cluster.txt), so that every other snakemake call of the suite runs as on
+# a workstation. Submitted jobs inherit PYTHONPATH (sbatch exports the environment).
+SLURM_PLUGIN_DIR = Path(sys.prefix) / "slurm-plugin"
+
+
+def snakemake_env(slurm_plugin: bool = False) -> dict[str, str]:
+    """The environment of a snakemake subprocess; ``slurm_plugin``: with the SLURM executor plugin."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    if slurm_plugin:
+        if not (SLURM_PLUGIN_DIR / "snakemake_executor_plugin_slurm").is_dir():
+            pytest.fail(f"the SLURM executor plugin is not in {SLURM_PLUGIN_DIR}: run `make test`, or pip install "
+                        f"--no-deps --target {SLURM_PLUGIN_DIR} -r envs/requirements-cluster.txt")
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SLURM_PLUGIN_DIR), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900, check: bool = True,
+              slurm_plugin: bool = False) -> subprocess.CompletedProcess:
     """Run ``python -m snakemake ARGS`` in ``workdir``; targets must come before options."""
     cmd = [sys.executable, "-m", "snakemake", *args]
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    env = snakemake_env(slurm_plugin)
     res = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
     if check and res.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-6000:]}")

@@ -8,9 +8,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _requirements():
+def _requirements(name="requirements.txt"):
     pins = {}
-    for line in (ROOT / "envs" / "requirements.txt").read_text().splitlines():
+    for line in (ROOT / "envs" / name).read_text().splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             name, version = line.split("==")
@@ -33,6 +33,16 @@ def _pip_pins(env_file):
 def test_requirements_are_all_pinned():
     pins = _requirements()
     assert {"snakemake", "torch", "torchaudio", "transformers", "neurokit2", "pandas", "pyarrow"} <= set(pins)
+
+
+def test_cluster_requirements_are_pinned_and_kept_apart():
+    """The SLURM executor plugin is a cluster-only install: Snakemake imports every installed executor
+    plugin at start-up, and this one runs `scontrol show config` while it loads (about 10 s per
+    snakemake call where a SLURM client is installed but no controller answers)."""
+    main, cluster = _requirements(), _requirements("requirements-cluster.txt")
+    assert "snakemake-executor-plugin-slurm" in cluster
+    assert not any(name.startswith("snakemake-executor-plugin-") for name in main), sorted(main)
+    assert not set(main) & set(cluster), "a package is pinned in both requirement files"
 
 
 def test_conda_envs_agree_with_requirements():

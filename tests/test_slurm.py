@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, TINY, copy_workflow
+from conftest import ROOT, TINY, copy_workflow, snakemake_env
 
 pytestmark = pytest.mark.slurm
 
@@ -112,7 +112,7 @@ def slurm_args(cluster: Cluster) -> list[str]:
 
 
 def run_snakemake(wd: Path, args: list[str], limit_s: int, log: Path) -> tuple[int, str, float]:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    env = snakemake_env(slurm_plugin=True)
     cmd = ["timeout", "-k", "30", str(limit_s), sys.executable, "-m", "snakemake", *args]
     t0 = time.monotonic()
     with log.open("w") as fh:

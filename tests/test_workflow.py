@@ -56,7 +56,7 @@ def test_second_run_does_nothing(tiny_run):
 def test_lint_and_slurm_profile_plan_cleanly(tiny_run):
     lint = snakemake(tiny_run, "--lint", *TINY)
     assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
-    plan = snakemake(tiny_run, "results/table1.csv", "-n", "--profile", "profiles/slurm", *TINY)
+    plan = snakemake(tiny_run, "results/table1.csv", "-n", "--profile", "profiles/slurm", *TINY, slurm_plugin=True)
     out = plan.stdout + plan.stderr
     assert "Nothing to be done" in out and "Exception" not in out
 
