@@ -25,7 +25,10 @@ rule train:
         "logs/train/{modality}/seed{seed}.log",
     benchmark:
         "benchmarks/train/{modality}/seed{seed}.tsv"
-    threads: 2
+    # One torch thread per job: the default models are small, a second thread barely speeds up one job,
+    # and two single-threaded jobs side by side finish the training stage about 2x sooner on 2 cores
+    # (BENCHMARKS.md, section 5). For a large model on CPU (KoBERT), give it more: --set-threads train=8.
+    threads: 1
     resources:
         mem_mb=mem(4000),
         runtime=minutes(60),
