@@ -67,34 +67,21 @@ def clean(dest: Path, *names: str) -> None:
             shutil.rmtree(p)
 
 
-SLURM_CLIENT = {"sacct", "sacctmgr", "salloc", "sattach", "sbatch", "sbcast", "scancel", "scontrol", "sdiag",
-                "sinfo", "sprio", "squeue", "sreport", "srun", "sshare", "sstat", "strigger", "scrontab"}
+# The SLURM executor plugin, installed beside .venv by `make test` (Makefile, envs/requirements-cluster.txt).
+SLURM_PLUGIN_DIR = ROOT / ".venv" / "slurm-plugin"
 
 
-def path_without_slurm() -> str:
-    """A PATH with the same programs as the current one but no SLURM client commands (a folder of
-    symbolic links), to time Snakemake as on a machine without SLURM; see BENCHMARKS.md."""
-    shim = WORK / "_path_without_slurm"
-    if not shim.is_dir():
-        tmp = shim.with_name(shim.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for d in os.environ.get("PATH", "").split(os.pathsep):
-            if not d or not os.path.isdir(d):
-                continue
-            for entry in os.scandir(d):
-                dst = tmp / entry.name
-                if entry.name in SLURM_CLIENT or dst.exists() or dst.is_symlink():
-                    continue
-                if entry.is_file() and os.access(entry.path, os.X_OK):
-                    dst.symlink_to(entry.path)
-        tmp.rename(shim)
-    return f"{VENV_BIN}{os.pathsep}{shim}"
-
-
-def env(hide_slurm: bool = False) -> dict:
+def env(slurm_plugin: bool = False) -> dict:
+    """The environment of a timed run. ``slurm_plugin``: put the SLURM executor plugin on PYTHONPATH, i.e.
+    time Snakemake as installed on a cluster submission host (``make setup-cluster``)."""
     e = dict(os.environ)
-    e["PATH"] = path_without_slurm() if hide_slurm else f"{VENV_BIN}{os.pathsep}{e.get('PATH', '')}"
+    e["PATH"] = f"{VENV_BIN}{os.pathsep}{e.get('PATH', '')}"
+    e.pop("PYTHONPATH", None)
+    if slurm_plugin:
+        if not (SLURM_PLUGIN_DIR / "snakemake_executor_plugin_slurm").is_dir():
+            raise RuntimeError(f"no SLURM executor plugin in {SLURM_PLUGIN_DIR}: run `make test` first, or "
+                               f"pip install --no-deps --target {SLURM_PLUGIN_DIR} -r envs/requirements-cluster.txt")
+        e["PYTHONPATH"] = str(SLURM_PLUGIN_DIR)
     e.setdefault("PYTHONHASHSEED", "0")
     return e
 
@@ -108,7 +95,7 @@ class Run:
     log: Path
 
 
-def snakemake(dest: Path, args: list[str], label: str, check: bool = True, hide_slurm: bool = False) -> Run:
+def snakemake(dest: Path, args: list[str], label: str, check: bool = True, slurm_plugin: bool = False) -> Run:
     """Run ``snakemake ARGS`` in ``dest``; output goes to ``dest/_runs/<label>.log``."""
     logdir = dest / "_runs"
     logdir.mkdir(exist_ok=True)
@@ -119,7 +106,7 @@ def snakemake(dest: Path, args: list[str], label: str, check: bool = True, hide_
         fh.flush()
         t0 = time.time()
         p0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=dest, env=env(hide_slurm), stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=dest, env=env(slurm_plugin), stdout=fh, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - p0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -151,7 +138,7 @@ def read_benchmarks(dest: Path) -> list[dict]:
         head, vals = lines[0].split("\t"), lines[-1].split("\t")
         row = dict(zip(head, vals))
 
-        def num(k):
+        def num(k, row=row):
             try:
                 return float(row.get(k, "nan"))
             except ValueError:
@@ -214,6 +201,20 @@ def loadavg() -> list[float]:
         return []
 
 
+def git_state() -> dict:
+    """The commit measured, and how many tracked files differed from it."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+        # tracked files that differ from the commit, outside the benchmark scripts and their results
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":!bench", ":!BENCHMARKS.md"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+        return {"commit": head or "?", "modified_files": len(dirty.splitlines()) if dirty else 0}
+    except Exception:
+        return {}
+
+
 def machine() -> dict:
     cpu = ""
     try:
@@ -246,15 +247,7 @@ def machine() -> dict:
         gpu = out.stdout.strip() or "none"
     except Exception:
         pass
-    git = {}
-    try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-        git = {"commit": head or "?", "modified_files": len(dirty.splitlines()) if dirty else 0}
-    except Exception:
-        pass
+    git = git_state()
     return {
         "git": git,
         "cpu_model": cpu,
@@ -272,6 +265,7 @@ def save(name: str, data: dict) -> Path:
     path = RESULTS / f"{name}.json"
     data = dict(data)
     data.setdefault("measured_at", time.strftime("%Y-%m-%d %H:%M:%S"))
+    data["code"] = git_state()
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
     return path
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import time
@@ -49,6 +50,7 @@ def config_args(dest: Path, epochs: int) -> list[str]:
     cfg.write_text(
         "# written by bench/full_size.py: full-size synthetic data, training bounded for benchmarking\n"
         "synthetic:\n  size: full\n"
+        "seeds: [0]\n"
         + "".join(f"{m}:\n  epochs: {epochs}\n" for m in ("bio", "audio", "text"))
     )
     return ["--configfile", "bench_full.yaml"]
@@ -148,7 +150,7 @@ def step_features(dest: Path, cfg: list[str], cores_repeat: int = 1, reuse: bool
                 a = [target, "--cores", str(cores), "--forcerun", *force, *cfg]
                 # --forcerun takes several values: the target goes first so it is not read as one of them
                 # SLURM client hidden from PATH: the plugin's fixed start-up probe (section 2) would blur the ratio
-                run = common.snakemake(dest, a, f"cores{cores}_{stage}_{r}", hide_slurm=True)
+                run = common.snakemake(dest, a, f"cores{cores}_{stage}_{r}")
                 sj = [j for j in common.read_benchmarks(dest) if j["rule"] in force and j["end"] >= run.t0]
                 busy = stage_wall(sj, force)
                 res[stage][cores].append(run.wall_s)
@@ -228,26 +230,27 @@ def step_noop(dest: Path, cfg: list[str], repeat: int) -> dict:
         "dryrun_forceall": ["results/table1.csv", "--cores", "2", "-n", "--forceall", *cfg],
         "version": ["--version"],
     }
-    # the same commands with no SLURM client commands on PATH (see the slurm note in BENCHMARKS.md)
-    variants.update({f"{k}_noslurm": a for k, a in list(variants.items())})
+    # the same commands with the SLURM executor plugin importable, as on a cluster submission host
+    # (`make setup-cluster`); on this machine the SLURM client is installed but no controller answers
+    variants.update({f"{k}_plugin": a for k, a in list(variants.items())})
     times = {k: [] for k in variants}
     rss = {k: [] for k in variants}
     for r in range(repeat):
         for k, a in variants.items():
-            run = common.snakemake(dest, a, f"{k}_{r}", hide_slurm=k.endswith("_noslurm"))
+            run = common.snakemake(dest, a, f"{k}_{r}", slurm_plugin=k.endswith("_plugin"))
             if k.startswith("noop") and "Nothing to be done" not in run.log.read_text():
                 raise RuntimeError(f"the no-op rerun ran jobs; see {run.log}")
             times[k].append(run.wall_s)
             rss[k].append(run.max_rss_mb)
             print(f"  {k}: {run.wall_s:.2f} s", flush=True)
     # the slurm executor plugin's import-time probe (see BENCHMARKS.md)
+    import subprocess
+
     probe = []
     for _ in range(repeat):
         t = time.perf_counter()
-        import subprocess
-
         subprocess.run([str(common.VENV_BIN / "python"), "-c", "import snakemake_executor_plugin_slurm"],
-                       capture_output=True)
+                       capture_output=True, env=common.env(slurm_plugin=True), check=True)
         probe.append(time.perf_counter() - t)
     n_jobs = None
     log = (dest / "_runs" / "dryrun_forceall_0.log").read_text()
@@ -256,12 +259,13 @@ def step_noop(dest: Path, cfg: list[str], repeat: int) -> dict:
             n_jobs = int(line.split()[-1])
             break
     return {
-        "commands": {k: common.command_line(a) for k, a in variants.items() if not k.endswith("_noslurm")},
+        "commands": {k: common.command_line(a) for k, a in variants.items() if not k.endswith("_plugin")},
         "times_s": times,
         "median_s": {k: common.median(v) for k, v in times.items()},
         "max_rss_mb": {k: common.median(v) for k, v in rss.items()},
         "noop_minus_version_median_s": common.median([a - b for a, b in zip(times["noop"], times["version"])]),
-        "slurm_cost_noop_median_s": common.median([a - b for a, b in zip(times["noop"], times["noop_noslurm"])]),
+        "slurm_cost_noop_median_s": common.median([a - b for a, b in zip(times["noop_plugin"], times["noop"])]),
+        "slurm_client_installed": bool(shutil.which("scontrol")),
         "slurm_plugin_import_s": probe,
         "slurm_plugin_import_median_s": common.median(probe),
         "jobs_in_dag": n_jobs,
@@ -276,6 +280,7 @@ def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
     out = {"epochs": epochs, "splits": counts, "modalities": {}, "forced_runs": repeat, "load": common.loadavg()}
     per = {m: {"epoch_sps": [], "job_s": [], "rss": [], "n_train": None} for m in ("bio", "audio", "text")}
     cmds = {}
+    threads: set[int] = set()
     # repeat 0: read the models the table step trained (no new training)
     for r in range(max(repeat, 1)):
         for m in ("bio", "audio", "text"):
@@ -283,6 +288,10 @@ def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
             a = [target, "--cores", "2", "--forcerun", "train", *cfg]
             if repeat > 0:
                 run = common.snakemake(dest, a, f"train_{m}_{r}")
+                # the threads the train job was given, as Snakemake printed them
+                for block in re.findall(r"^(?:local)?rule train:\n((?:    .*\n)+)", run.log.read_text(), re.M):
+                    found = re.search(r"^    threads: (\d+)$", block, re.M)
+                    threads.add(int(found.group(1)) if found else 1)  # Snakemake prints threads > 1 only
             else:
                 a = ["results/table1.csv", "--cores", "2", *cfg]
             cmds[m] = common.command_line(a)
@@ -307,6 +316,8 @@ def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
             "max_rss_mb": max(x for x in d["rss"] if x is not None) if any(d["rss"]) else None,
             "command": cmds[m],
         }
+    if len(threads) == 1:
+        out["threads"] = threads.pop()
     return out
 
 
@@ -355,6 +366,10 @@ def main(argv=None) -> int:
     if "training" in steps:
         result["training"] = step_training(dest, cfg, args.train_repeat, args.epochs)
         common.save("full_size", result)
+    for step in steps:  # the commit each section was measured at
+        if isinstance(result.get(step), dict):
+            result[step]["code"] = common.git_state()
+    common.save("full_size", result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1, default=str)[:4000])
     return 0
 

@@ -37,8 +37,8 @@ def render() -> str:
          "or a part with `python bench/run_all.py --only main,noop,features,training,bio,scaling,memory "
          "--repeat N`). Each figure below names the command that produced it; the commands run inside a copy "
          "of the workflow under `bench/_work/` (git-ignored), so the repository's own `results/` is never "
-         "touched. Figures are **medians over repeated runs**. The machine was shared with other work while "
-         "these figures were taken (load averages are given per section), so wherever two things are "
+         "touched. Figures are **medians over repeated runs**. The machine was at times shared with other work "
+         "(load averages are given per section), so wherever two things are "
          "compared the ratio is measured within the same run, and CPU seconds (less sensitive to "
          "contention than wall time) are given beside wall seconds. Raw figures: `bench/results/*.json`.",
          ""]
@@ -50,6 +50,11 @@ def render() -> str:
         L.append(f"| main job, small default, `--cores all` (2 cores), data generation included | "
                  f"{_f(s['with_data']['wall_s'])} s | |")
         L.append(f"| main job, data generation excluded | {_f(s['without_data']['wall_s'])} s | |")
+        bef = common.load("main_job_before")
+        if bef:
+            L.append(f"| the same, before the fixes of findings 1 and 3 below (earlier models, one seed, a busier machine) | "
+                     f"{_f(bef['summary']['with_data']['wall_s'])} s / "
+                     f"{_f(bef['summary']['without_data']['wall_s'])} s | |")
         L.append(f"| share of the main job spent outside rules (Snakemake itself) | "
                  f"{_f(100 * s['without_data']['outside_share'], 0)} % "
                  f"({_f(s['without_data']['outside_rules_s'])} s) | |")
@@ -57,17 +62,23 @@ def render() -> str:
     if nf:
         m = nf["median_s"]
         L.append(f"| no-op rerun of `results/table1.csv`, full size ({nf['jobs_in_dag']} jobs, "
-                 f"{nf['segments']:,} segments) | {_f(m['noop'], 2)} s as installed; "
-                 f"**{_f(m['noop_noslurm'], 2)} s** without the SLURM client probe (see below) | < {GOAL_NOOP_S:.0f} s |")
+                 f"{nf['segments']:,} segments) | **{_f(m['noop'], 2)} s** (`make setup`); "
+                 f"{_f(m['noop_plugin'], 2)} s with the SLURM executor plugin installed, where a SLURM client "
+                 f"has no controller to ask (section 2) | < {GOAL_NOOP_S:.0f} s |")
         L.append(f"| dry-run, everything up to date / planning all {nf['jobs_in_dag']} jobs (`--forceall`) | "
-                 f"{_f(m['dryrun'], 2)} / {_f(m['dryrun_forceall'], 2)} s as installed; "
-                 f"{_f(m['dryrun_noslurm'], 2)} / {_f(m['dryrun_forceall_noslurm'], 2)} s without the probe | |")
+                 f"{_f(m['dryrun'], 2)} / {_f(m['dryrun_forceall'], 2)} s; "
+                 f"{_f(m['dryrun_plugin'], 2)} / {_f(m['dryrun_forceall_plugin'], 2)} s with the plugin | |")
     ff = full.get("features")
     if ff:
         tp = ff["throughput"]
         L.append("| feature throughput at full size, segments per CPU-second (per job-second) | "
                  + "; ".join(f"{m} {_f(tp[m]['segments_per_cpu_s'], 0)} ({_f(tp[m]['segments_per_s_per_core'], 0)})"
                              for m in ("bio", "text", "audio")) + " | |")
+    cores = (ff or {}).get("cores") or {}
+    if cores:
+        L.append("| feature stages, 2 cores vs 1 core, speed-up of the time jobs run | "
+                 + "; ".join(f"{st} {_f(d.get('speedup_busy_median_of_ratios'), 2)}x" for st, d in cores.items())
+                 + " | |")
     if bio:
         L.append(f"| bio features vs naive per-segment neurokit2 | **{_f(bio['speedup_vs_naive'], 0)}x** faster | >= 20x |")
         L.append(f"| bio features vs bare `pandas.read_csv` of the raw files | "
@@ -83,7 +94,7 @@ def render() -> str:
                  f"| scaling 2 -> 20 sessions: log-log slope {_f(fw['loglog_slope'], 2)} | | close to linear |")
     tr = full.get("training")
     if tr:
-        L.append("| training at full size, CPU, 2 threads on the busy machine, samples per second | "
+        L.append(f"| training at full size, CPU, samples per second ({tr.get('threads', 2)} thread(s) per job) | "
                  + "; ".join(f"{m} {_f(d['samples_per_s_epoch_median'], 0)}" for m, d in tr["modalities"].items())
                  + " | |")
     ts_ = common.load("training_steps")
@@ -110,14 +121,17 @@ def render() -> str:
     git = mach.get("git") or {}
     if git:
         L.append(f"- Code measured: commit {git.get('commit')}"
-                 + (f" plus {git['modified_files']} uncommitted modified file(s)" if git.get("modified_files") else ""))
+                 + (f" plus {git['modified_files']} uncommitted modified file(s) outside `bench/`"
+                    if git.get("modified_files") else ""))
     if sess["runs"]:
-        r = sess["runs"][-1]
-        L.append(f"- Last benchmark session: {r.get('started')} to {r.get('finished')} "
-                 f"({_f((r.get('wall_s') or 0) / 60, 0)} min, sections {', '.join(r.get('sections', []))}); "
-                 f"load average (1, 5, 15 min) at start {_load(r.get('loadavg_start'))}, at end "
-                 f"{_load(r.get('loadavg_end'))}. Other jobs were running on the same 2 cores, so absolute times "
-                 "are pessimistic.")
+        L.append("- Benchmark sessions (`bench/run_all.py`; load average 1, 5, 15 min at start and end):")
+        for r in sess["runs"][-6:]:
+            L.append(f"  - {r.get('started')} to {r.get('finished')} ({_f((r.get('wall_s') or 0) / 60, 0)} min): "
+                     f"{', '.join(r.get('sections', []))}; load {_load(r.get('loadavg_start'))} -> "
+                     f"{_load(r.get('loadavg_end'))}")
+        L.append("- A 1-minute load average above about 1 means other work shared the 2 cores with the benchmark "
+                 "(the earlier sessions ran beside other jobs, load 2 to 5): absolute wall times from those "
+                 "sessions are pessimistic; compare ratios measured in the same run.")
     L.append("")
 
     # ------------------------------------------------------------------------------------------ 1 main
@@ -130,7 +144,8 @@ def render() -> str:
               f"\"data generation included\" also removes `resources/` (the synthetic data), \"excluded\" keeps it. "
               f"The two variants alternate; {main['repeat']} run(s) each"
               + (f" ({main.get('repeat_requested')} requested; the series stops starting new repeats after a time "
-                 "budget, and with the machine this busy one pair took about 25 minutes)"
+                 f"budget; with the machine this busy one pair took "
+                 f"{_f(sum(r['wall_s'] for k in main['runs'] for r in main['runs'][k]) / 60, 0)} minutes)"
                  if main.get("repeat_requested", main["repeat"]) > main["repeat"] else "")
               + ". The copy adds a `benchmark:` file to the "
               "rules that have none (`bench/common.py`), so that every job's time and memory are recorded.", "",
@@ -141,6 +156,14 @@ def render() -> str:
             L.append(f"| {label} | {_f(d['wall_s'])} | {d['n_jobs']} | {_f(d['sum_job_s'])} | "
                      f"{_f(d.get('sum_cpu_s'))} | {_f(d['outside_rules_s'])} | {_f(100 * d['outside_share'], 0)} % | "
                      f"{_f(d['before_first_job_s'])} |")
+        bef = common.load("main_job_before")
+        if bef:
+            for key, label in (("with_data", "included"), ("without_data", "excluded")):
+                d = bef["summary"][key]
+                L.append(f"| _before_ (commit {bef['code']['commit']}), data generation {label} | {_f(d['wall_s'])} | "
+                         f"{d['n_jobs']} | {_f(d['sum_job_s'])} | {_f(d.get('sum_cpu_s'))} | "
+                         f"{_f(d['outside_rules_s'])} | {_f(100 * d['outside_share'], 0)} % | "
+                         f"{_f(d['before_first_job_s'])} |")
         walls = {k: [round(r["wall_s"], 1) for r in main["runs"][k]] for k in main["runs"]}
         loads = [r["load_before"][0] for k in main["runs"] for r in main["runs"][k] if r.get("load_before")]
         L += ["",
@@ -154,13 +177,15 @@ def render() -> str:
         wr, wo = s["with_data"]["rules"], s["without_data"]["rules"]
         syn = wr.get("synth_data", {}).get("s")
         tr_ = wo.get("train", {})
-        L += [f"Data generation itself is small: the `synth_data` job took {_f(syn)} s. The gap between the two "
-              "variants is noise from the training jobs, which are "
-              f"{_f(100 * tr_.get('s', 0) / max(s['without_data']['sum_job_s'], 1e-9), 0)} % of all job time and "
-              "whose speed depended on the other work on the machine (see finding 3 at the end: the two torch "
-              "threads of a training job spin while the other core is busy, so their CPU time, "
-              f"{_f(tr_.get('cpu'))} s here, is mostly waiting). Of the time outside rules, about 9 s is the SLURM "
-              "plugin's start-up probe described in section 2.", "",
+        L += [f"Data generation itself is small: the `synth_data` job took {_f(syn)} s. Training is "
+              f"{_f(100 * tr_.get('s', 0) / max(s['without_data']['sum_job_s'], 1e-9), 0)} % of all job time "
+              f"({tr_.get('jobs')} jobs: three models, one per seed of the default `seeds: [0, 1, 2]`; "
+              f"{_f(tr_.get('cpu'))} CPU s)."
+              + (" The _before_ rows were measured with one seed, the earlier models, torch's default OpenMP wait "
+                 "policy and the SLURM executor plugin installed (findings 1 and 3 at the end); the machine was "
+                 "busier then (1-minute load "
+                 f"{_load(bef['summary']['without_data'].get('loadavg_1min_before'))}), so compare the shares "
+                 "and the CPU seconds rather than the wall times." if bef else ""), "",
               "Per rule (data generation excluded, except `synth_data`; medians over the runs):", "",
               "| rule | jobs | total job time (s) | CPU (s) | longest job (s) | peak RSS (MB) |",
               "|---|---:|---:|---:|---:|---:|"]
@@ -189,7 +214,7 @@ def render() -> str:
         labels = {"noop": "no-op rerun", "dryrun": "dry-run, all up to date", "dryrun_forceall": "dry-run planning every job",
                   "version": "`snakemake --version` (start-up only)"}
         for k, lab in labels.items():
-            for suffix, extra in (("", ""), ("_noslurm", " - without SLURM client on PATH")):
+            for suffix, extra in (("", ""), ("_plugin", " - with the SLURM executor plugin")):
                 key = k + suffix
                 if key not in m:
                     continue
@@ -197,17 +222,18 @@ def render() -> str:
                 L.append(f"| {lab}{extra}: `{cmd}` | {_f(m[key], 2)} | "
                          f"{', '.join(_f(x, 2) for x in nf['times_s'][key])} | {_f(nf['max_rss_mb'].get(key), 0)} |")
         L += ["",
-              f"**Why the as-installed figures miss the {GOAL_NOOP_S:.0f} s goal.** Every `snakemake` command, even "
+              "**The SLURM executor plugin's start-up probe.** Every `snakemake` command, even "
               "`snakemake --version`, imports all installed executor plugins. `snakemake-executor-plugin-slurm` "
-              "(2.8.0, pinned in `envs/requirements.txt` for the cluster profile) computes the help text of its "
-              "`status_command` setting *at import time*: when the SLURM client (`sinfo`, `sacct`, `scontrol`) "
-              "is on PATH it runs `scontrol show config` (timeout 10 s) to read `MinJobAge`. On a machine with the "
-              "SLURM client installed but no reachable controller, as this one, that call blocks until scontrol "
-              f"gives up: importing the plugin alone took {_f(nf['slurm_plugin_import_median_s'], 1)} s (median), "
-              f"and the no-op rerun was {_f(nf['slurm_cost_noop_median_s'], 1)} s slower than the same command with "
-              "the SLURM client commands hidden from PATH (same runs). On a workstation without SLURM, or on a "
-              "cluster login node whose controller answers, the cost disappears; the \"without SLURM client on "
-              "PATH\" rows are what Snakemake itself needs.", ""]
+              "(2.8.0) computes the help text of its `status_command` setting *at import time*: when the SLURM "
+              "client (`sinfo`, `sacct`, `scontrol`) is on PATH it runs `scontrol show config` (timeout 10 s) to "
+              "read `MinJobAge`. Where the SLURM client is installed but no controller answers, as on this "
+              "machine between test runs, that call blocks until scontrol gives up: importing the plugin alone "
+              f"took {_f(nf['slurm_plugin_import_median_s'], 1)} s (median), and each command above was "
+              f"{_f(nf['slurm_cost_noop_median_s'], 1)} s slower with the plugin importable (same runs, "
+              "interleaved; the plugin is put on PYTHONPATH from `.venv/slurm-plugin`). The plugin was "
+              "therefore moved out of `envs/requirements.txt` into `envs/requirements-cluster.txt` "
+              "(`make setup-cluster` on a submission host, where the controller answers at once); the test suite "
+              "loads it from a side folder for the SLURM tests only.", ""]
 
     # ------------------------------------------------------------------------------------------ 3 features
     L += ["## 3. Feature extraction at full size", ""]
@@ -232,7 +258,7 @@ def render() -> str:
         c = ff.get("cores") or {}
         if c:
             L += ["**1 vs 2 cores** (each stage forced again with `--forcerun`; runs interleaved, "
-                  f"{len(next(iter(c.values()))['cores1_s'])} each):", "",
+                  f"{len(next(iter(c.values()))['cores1_s'])} run(s) each):", "",
                   "| stage | 1 core: wall (s) | 2 cores: wall (s) | speed-up, wall | 1 core: jobs running (s) | 2 cores: jobs running (s) | speed-up, jobs running | segments/s, 1 core | segments/s, 2 cores | CPU s, 1 / 2 cores |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for st, d in c.items():
@@ -242,20 +268,27 @@ def render() -> str:
                          f"{_f(d['segments_per_s_cores1'], 0)} | {_f(d['segments_per_s_cores2'], 0)} | "
                          f"{_f(common.median(d.get('cpu1_s', [])))} / {_f(common.median(d.get('cpu2_s', [])))} |")
             first = next(iter(c.values()))
-            share = []
+            share, used2 = [], []
             for st, d in c.items():
                 c1, c2 = common.median(d.get("cpu1_s", [])), common.median(d.get("cpu2_s", []))
                 b1, b2 = d.get("median_busy1_s"), d.get("median_busy2_s")
                 if c1 == c1 and b1:
                     share.append(f"{st} {_f(c1 / b1, 2)} of 1 core / {_f(c2 / b2, 2)} of 2 cores")
+                    used2.append(c2 / b2)
             if share:
                 L += ["", "CPU actually obtained while the stage's jobs ran (CPU seconds / seconds): "
-                      + "; ".join(share) + ". The jobs got less than one core's worth of CPU with either setting: "
-                      "the other work on the machine took the rest, so the 2-core speed-up could not show here. "
-                      "The bio stage is 120 independent jobs of at most a few seconds each and the audio stage "
-                      "20, so with free cores both should approach 2x on 2 cores."]
-            L += ["", f"Commands, e.g. `{first['command_cores1']}` and `{first['command_cores2']}`, with the SLURM "
-                  "client hidden from PATH (section 2). \"Jobs running\" = time during which at least one of the "
+                      + "; ".join(share) + "."]
+                if max(used2) < 1.0:
+                    L[-1] += (" The jobs got less than one core's worth of CPU with either setting: the other work "
+                              "on the machine took the rest, so the 2-core speed-up could not show here.")
+                if any(d.get("speedup_busy_median_of_ratios", 0) > 2 for d in c.values()):
+                    L[-1] += (" A speed-up above 2x on 2 cores is noise: the same stage's CPU seconds differ "
+                              "between the 1-core and 2-core runs by more than the excess (last column), as the "
+                              "other load on the machine varied.")
+                L[-1] += (" The bio stage is 120 independent jobs of at most a few seconds each and the audio "
+                          "stage 20; a job's CPU time is below its wall time where it waits on reading the raw "
+                          "files, so the speed-up is bounded by the CPU the jobs can use, not by the DAG.")
+            L += ["", f"Commands, e.g. `{first['command_cores1']}` and `{first['command_cores2']}`. \"Jobs running\" = time during which at least one of the "
                   "stage's jobs ran (from the benchmark files), i.e. without Snakemake's start-up. Load average "
                   f"after the runs: {_load(first.get('load'))}; with other work on the same two cores a second "
                   "core is only partly available, so the speed-up is a lower bound. The text stage is two "
@@ -333,7 +366,7 @@ def render() -> str:
               "rows / median epoch time from `curve.csv` (an epoch = one training pass plus the validation pass).",
               "", "| model | device | training rows | samples/s (median) | whole job (s, median) | peak RSS (MB) |",
               "|---|---|---:|---:|---:|---:|"]
-        dev = "CPU, 2 threads" if mach.get("gpu") in (None, "none") else "auto"
+        dev = (f"CPU, {tr.get('threads', 2)} thread(s)" if mach.get("gpu") in (None, "none") else "auto")
         for m_, d in tr["modalities"].items():
             L.append(f"| {m_} | {dev} | {d['n_train']:,} | {_f(d['samples_per_s_epoch_median'], 0)} | "
                      f"{_f(d['job_s_median'])} | {_f(d['max_rss_mb'], 0)} |")
@@ -355,11 +388,15 @@ def render() -> str:
                      f"{_f(d['cpu_2_passive']['median'], 0)} | {_f(d['ratio_2_over_1_threads'], 2)}x | "
                      f"{_f(d['ratio_2passive_over_2'], 1)}x |"
                      + (f" {_f(d['cuda']['median'], 0)} |" if ts.get("cuda") else ""))
-        L += ["", "With other processes on the same two cores, two torch threads are much *slower* than one: "
-              "OpenMP's default wait policy makes a thread spin at every barrier for its partner, which is "
-              "descheduled whenever another process holds the other core. The passive policy (waiting threads "
-              "sleep) removes most of that loss. On an idle machine the two settings are close; see the "
-              "findings at the end.", ""]
+        mods = ts["models"]
+        L += ["", f"1-minute load average before these runs: {_load(ts.get('load_before'))}. Two threads were "
+              + ", ".join(f"{m_} {_f(d['ratio_2_over_1_threads'], 2)}x" for m_, d in mods.items())
+              + " the speed of one thread with OpenMP's default wait policy, and "
+              + ", ".join(f"{m_} {_f(d['ratio_2passive_over_1'], 2)}x" for m_, d in mods.items())
+              + " with the passive policy. On a busy machine the default policy is a trap (finding 3 at the "
+              "end: spinning threads wait for a partner the kernel has descheduled); on a quiet one it is "
+              "the faster of the two. Either way a second thread gives these small models well under 2x, "
+              "while two single-threaded jobs side by side use both cores fully, as the next table shows.", ""]
     tt = common.load("train_threads")
     if tt:
         L += ["**The workflow's training jobs under those settings** (small default, training bounded to "
@@ -367,8 +404,8 @@ def render() -> str:
               f"again; {tt['repeat']} run(s) per variant, variants alternating):", "",
               "| variant | command | training jobs running (s) | bio job (s) | audio job (s) | text job (s) |",
               "|---|---|---:|---:|---:|---:|"]
-        lab = {"default": "as configured (2 threads per job)", "passive": "2 threads, passive wait policy",
-               "threads1": "1 thread per job"}
+        lab = {"threads2": "2 threads per job (before)", "threads1": "1 thread per job (as configured now)",
+               "default": "as configured then (2 threads per job)", "passive": "2 threads, passive wait policy"}
         for k, cmd in tt["commands"].items():
             js = tt["median_job_s"][k]
             L.append(f"| {lab.get(k, k)} | `{cmd}` | {_f(tt['median_jobs_running_s'][k])} | {_f(js.get('bio'))} | "
@@ -379,19 +416,54 @@ def render() -> str:
 
     # ------------------------------------------------------------------------------------------ 6 memory
     L += ["## 6. Memory", ""]
-    rows = _memory_rows(main, full)
-    if not rows:
+    table = _memory_table(main, full)
+    if not table:
         L += _missing("memory", "features,training,main")
     else:
-        L += ["Peak resident memory (`max_rss` of Snakemake's benchmark files) of the largest job of each rule.",
-              "", "| rule | jobs | peak RSS (MB) | data |", "|---|---:|---:|---|"]
-        for rule, jobs, mb, where in rows:
-            L.append(f"| {rule} | {jobs} | {_f(mb, 0) if mb >= 1 else 'too short to sample'} | {where} |")
+        L += ["Peak resident memory (`max_rss` of Snakemake's benchmark files) of the largest job of each rule, "
+              "on the small default (section 1) and at full size (sections 2, 3, 5; training bounded to a few "
+              "epochs, which does not change its memory).", "",
+              "| rule | jobs (small / full) | peak RSS, small (MB) | peak RSS, full size (MB) |", "|---|---:|---:|---:|"]
+
+        def cell(x):
+            return "n/a" if x is None else (_f(x[1], 0) if x[1] >= 1 else "too short to sample")
+
+        order = sorted(table.items(), key=lambda kv: -max(v[1] for v in kv[1].values()))
+        for rule, d in order:
+            jobs = " / ".join(str(d[w][0]) if w in d else "-" for w in ("small", "full"))
+            L.append(f"| {rule} | {jobs} | {cell(d.get('small'))} | {cell(d.get('full'))} |")
         if nf:
             L += ["", f"Snakemake itself (no-op rerun at full size, whole process): "
                   f"{_f(nf['max_rss_mb'].get('noop'), 0)} MB."]
         L += ["", "Nothing needs more than a few GiB; the largest jobs are the audio gather (the float16 array "
               "of all clips) and audio training (which holds it).", ""]
+
+    # ------------------------------------------------------------------------------------------ 7 quality
+    L += ["## 7. Model quality and fusion methods (small default)", ""]
+    fm = common.load("fusion_methods")
+    if not fm:
+        L += _missing("fusion", "main")
+    else:
+        if fm.get("table1"):
+            L += ["`results/table1.csv` of the main-job run (section 1; mean over the seeds; the oracle is the "
+                  "Bayes-optimal classifier of the synthetic cue model on the same test utterances):", "",
+                  "| setting | accuracy (± std) | macro F1 (± std) | oracle accuracy | % of oracle |",
+                  "|---|---:|---:|---:|---:|"]
+            for r in fm["table1"]:
+                L.append(f"| {r['setting']} | {_f(r['accuracy'], 3)} ± {_f(r['accuracy_std'], 3)} | "
+                         f"{_f(r['f1_macro'], 3)} ± {_f(r['f1_macro_std'], 3)} | {_f(r['oracle_accuracy'], 3)} | "
+                         f"{_f(100 * r['accuracy'] / r['oracle_accuracy'], 0)} % |")
+            L.append("")
+        L += [f"Every fusion method on the same trained models (`{fm['command']}`, which calls the workflow's "
+              "`emoflow.fusion.run_setting` on the run's prediction tables; mean over "
+              f"{fm['rows'][0]['n_seeds']} seed(s)). The default is `product` with calibration.", "",
+              "| setting | method | calibrated | accuracy | macro F1 | UAR |", "|---|---|---|---:|---:|---:|"]
+        for r in fm["rows"]:
+            if "+" not in r["setting"]:
+                continue
+            L.append(f"| {r['setting']} | {r['method']} | {'yes' if r['calibrate'] else 'no'} | "
+                     f"{_f(r['accuracy'], 3)} | {_f(r['f1_macro'], 3)} | {_f(r['uar'], 3)} |")
+        L.append("")
 
     # ------------------------------------------------------------------------------------------ findings
     L += ["## What is slow, and what changed", ""]
@@ -399,31 +471,37 @@ def render() -> str:
     return "\n".join(L).rstrip() + "\n"
 
 
-def _memory_rows(main, full):
-    rows = {}
+def _memory_table(main, full):
+    """rule -> {"small": (jobs, MB), "full": (jobs, MB)}."""
+    rows: dict = {}
 
     def add(rules, where):
         for r, d in (rules or {}).items():
             mb = d.get("max_rss")
             if mb is None or mb != mb:
                 continue
-            if r not in rows or mb > rows[r][2]:
-                rows[r] = (r, d.get("jobs"), mb, where)
+            cur = rows.setdefault(r, {}).get(where)
+            if cur is None or mb > cur[1]:
+                rows[r][where] = (d.get("jobs"), mb)
 
     if main:
         add(main["summary"]["without_data"]["rules"], "small")
         add({"synth_data": main["summary"]["with_data"]["rules"].get("synth_data", {})}, "small")
-    ff = full.get("features")
-    if ff:
-        add(ff["rules"], "full size")
-    tb = full.get("table")
-    if tb:
-        add(tb["rules"], f"full size (training bounded)")
+    for key in ("features", "table"):
+        if full.get(key):
+            add(full[key]["rules"], "full")
     tr = full.get("training")
     if tr:
-        add({"train": {"max_rss": max(d["max_rss_mb"] or 0 for d in tr["modalities"].values()), "jobs": 3}},
-            "full size (training bounded)")
-    return sorted(rows.values(), key=lambda r: -r[2])
+        add({"train": {"max_rss": max(d["max_rss_mb"] or 0 for d in tr["modalities"].values()), "jobs": 3}}, "full")
+    return rows
+
+
+def _memory_rows(main, full):
+    out = []
+    for r, d in _memory_table(main, full).items():
+        for where, (jobs, mb) in d.items():
+            out.append((r, jobs, mb, "full size" if where == "full" else "small"))
+    return sorted(out, key=lambda x: -x[2])
 
 
 def _peak_memory(main, full):
@@ -436,16 +514,15 @@ def _findings(main, full, bio, scal):
     nf = full.get("noop")
     if nf:
         m = nf["median_s"]
-        L += ["1. **Snakemake start-up: the SLURM executor plugin's import-time probe** (the only figure that "
-              "misses its goal). "
-              f"Before: no-op rerun at full size {_f(m['noop'], 2)} s, `snakemake --version` {_f(m['version'], 2)} s. "
-              f"Without the probe (SLURM client commands hidden from PATH, same runs): {_f(m['noop_noslurm'], 2)} s "
-              f"and {_f(m['version_noslurm'], 2)} s, so Snakemake's own work for a {nf['jobs_in_dag']}-job DAG "
-              f"over {nf['segments']:,} segments is about {_f(m['noop_noslurm'] - m['version_noslurm'], 1)} s. "
-              "The probe is inside the plugin package, not in the workflow. Fix options: install the SLURM "
-              "plugin only where it is used (a separate requirements file for cluster use, so a workstation "
-              "never imports it), or make sure `scontrol` can reach a controller wherever the SLURM client is "
-              "installed. On a cluster login node the probe returns at once.", ""]
+        L += ["1. **Snakemake start-up: the SLURM executor plugin's import-time probe** (fixed). "
+              f"With the plugin installed, the no-op rerun at full size took {_f(m['noop_plugin'], 2)} s and "
+              f"`snakemake --version` {_f(m['version_plugin'], 2)} s on this machine; without it "
+              f"{_f(m['noop'], 2)} s and {_f(m['version'], 2)} s (same runs, "
+              f"{_f(m['noop_plugin'] / m['noop'], 1)}x), so Snakemake's own work for a {nf['jobs_in_dag']}-job "
+              f"DAG over {nf['segments']:,} segments is about {_f(m['noop'] - m['version'], 1)} s. The probe is "
+              "inside the plugin package, not in the workflow: the fix installs the plugin only where SLURM is "
+              "used (`envs/requirements-cluster.txt`, `make setup-cluster`). On a cluster login node the probe "
+              "returns at once.", ""]
     ff = full.get("features")
     if ff and ff.get("per_signal"):
         ps, ic = ff["per_signal"], ff.get("import_cost", {})
@@ -458,48 +535,56 @@ def _findings(main, full, bio, scal):
                      f"{_f(ic.get(sig, {}).get('cpu_s'), 2)} |")
         eda_temp = [ps[s_] for s_ in ("eda", "temp") if s_ in ps]
         if eda_temp and ic:
-            share = sum(ic[s_]["cpu_s"] * ps[s_]["jobs"] for s_ in ("eda", "temp") if s_ in ic) / max(
-                sum(d["cpu"] for d in eda_temp), 1e-9)
             L += ["", "For EDA and TEMP, starting the interpreter and importing the modules (measured separately "
                   "in a fresh interpreter, last column) costs about as much CPU as the whole job records; the "
                   "features themselves take a few hundredths of a second per file. The ECG jobs do real work (R-peak detection over ~900,000 "
-                  "samples per file). Proposed change (a rule change, not made here): one `bio_features` job per "
-                  "participant computing all three signals (40 jobs instead of 120 at full size), which removes "
-                  "two start-ups per participant; the stage is already within 3x of bare CSV parsing and "
-                  "scales linearly (sections 3 and 4), so this is a modest gain, mostly visible on clusters "
-                  "where every job is a submission (the rule's `group: bio_features` already batches them there)."]
+                  "samples per file). Considered and not done: one `bio_features` job per participant computing "
+                  "all three signals (40 jobs instead of 120 at full size) would save two start-ups per "
+                  "participant, but a change to the EDA or TEMP settings would then rerun the ECG R-peak "
+                  "detection too, which is most of the stage's cost, and incremental reruns after changing one "
+                  "feature are what the per-signal jobs are for. The stage is already within 3x of bare CSV "
+                  "parsing and scales linearly (sections 3 and 4); on clusters the rule's `group: bio_features` "
+                  "batches the small jobs into few submissions."]
         L.append("")
     ts = common.load("training_steps")
     tt = common.load("train_threads")
     if ts and "cpu_2_passive" in next(iter(ts["models"].values())):
         mods = ts["models"]
-        L += ["3. **Training: two torch threads on a busy machine.** Training jobs run with `threads: 2`, so "
-              "torch uses two OpenMP threads. In isolation (section 5) two threads were "
-              + ", ".join(f"{m_} {_f(d['ratio_2_over_1_threads'], 2)}x" for m_, d in mods.items())
-              + " the speed of one thread while other work shared the cores: OpenMP's default wait policy "
-              "spins at every barrier waiting for the partner thread, which the kernel has descheduled. With "
-              "`OMP_WAIT_POLICY=PASSIVE` (waiting threads sleep) two threads ran "
-              + ", ".join(f"{m_} {_f(d['ratio_2passive_over_2'], 1)}x" for m_, d in mods.items())
-              + " faster than with the default policy."]
-        if tt:
+        L += ["3. **Training: threads per job.** The training rule used to ask for `threads: 2`, so torch ran "
+              "two OpenMP threads per job. (a) In an earlier session, with other work on the same two cores "
+              "(load 2 to 5), OpenMP's default wait policy made the threads spin at every barrier for a "
+              "partner the kernel had descheduled: the workflow's three bounded training jobs took 123 s as "
+              "configured, 32 s with `OMP_WAIT_POLICY=PASSIVE` and 31 s with one thread per job (same run; "
+              "`bench/train_threads.py` at commit 7e237b0). "
+              "Fix (commit 37cef8f): `workflow/rules/common.smk` sets `OMP_WAIT_POLICY=PASSIVE` unless the "
+              "user set it; every job inherits it, no result changes and a Snakefile change reruns nothing. "
+              "(b) On a quieter machine (section 5) a second thread gives "
+              + ", ".join(f"{m_} {_f(d['ratio_2passive_over_1'], 2)}x" for m_, d in mods.items())
+              + " of one thread's speed under that policy, so two single-threaded jobs side by side beat one "
+              "two-threaded job at a time."]
+        if tt and "threads2" in tt["median_jobs_running_s"]:
             mj = tt["median_jobs_running_s"]
-            L[-1] += (f" In the workflow (small default, bounded epochs) the three training jobs took "
-                      f"{_f(mj.get('default'))} s as configured, {_f(mj.get('passive'))} s with the passive policy "
-                      f"and {_f(mj.get('threads1'))} s with one thread per job (`--set-threads train=1`).")
-        L[-1] += (" Numerical results do not depend on either setting. Proposed fix (not applied here, for the "
-                  "maintainers to decide): set `os.environ.setdefault(\"OMP_WAIT_POLICY\", \"PASSIVE\")` in "
-                  "`workflow/rules/common.smk`, which every job inherits (a Snakefile change reruns nothing; a "
-                  "change to `emoflow/runtime.py` would rerun every stage, as every rule lists it as code), and "
-                  "suggest `--set-threads train=1` for machines with only a couple of cores. A profile of the "
-                  "training steps shows convolutions, matrix products, max-pooling, batch norm and dropout, "
-                  "no Python overhead worth removing.")
+            L[-1] += (f" The same three bounded training jobs: {_f(mj['threads2'])} s with two threads per job, "
+                      f"{_f(mj['threads1'])} s with one ({_f(mj['threads2'] / mj['threads1'], 2)}x; same run).")
+        L[-1] += (" Fix: the `train` rule asks for `threads: 1` (for a large model on CPU, such as KoBERT, "
+                  "`--set-threads train=8`). One thread instead of two changes floating-point summation order, "
+                  "so the checkpoints changed (equally deterministic); Table 1 in the README was rebuilt with it.")
+        bef = common.load("main_job_before")
+        if bef and main:
+            tb = bef["summary"]["without_data"]["rules"].get("train", {})
+            tn = main["summary"]["without_data"]["rules"].get("train", {})
+            L[-1] += (f" Training jobs in the main job: before, {tb.get('jobs')} jobs (one seed, earlier models) "
+                      f"took {_f(tb.get('s'))} s for {_f(tb.get('cpu'))} CPU s; now {tn.get('jobs')} jobs (three "
+                      f"seeds) take {_f(tn.get('s'))} s for {_f(tn.get('cpu'))} CPU s.")
+        L[-1] += (" A profile of the training steps shows convolutions, matrix products, pooling, normalisation "
+                  "and dropout, no Python overhead worth removing.")
         L.append("")
     other = []
     if main:
         d = main["summary"]["without_data"]
         other.append(f"the main job spends {_f(100 * d['outside_share'], 0)} % of its wall time outside rules "
                      f"({_f(d['outside_rules_s'])} s, of which {_f(d['before_first_job_s'])} s before the first "
-                     "job starts: Snakemake start-up, including the SLURM probe above, and DAG building)")
+                     "job starts: Snakemake start-up and DAG building)")
     if scal:
         fc, fb = scal["fits"].get("cpu_s"), scal["fits"].get("bio_cpu_s")
         if fc and fb:

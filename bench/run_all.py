@@ -4,7 +4,8 @@
 Sections (``--only`` takes a comma-separated list; default: all):
 
   main      wall time of ``snakemake --cores all results/table1.csv`` on the small default from a clean
-            results/, with and without the data generation; per-rule times; time outside rules
+            results/, with and without the data generation; per-rule times; time outside rules; then
+            every fusion method on the models of that run (bench/fusion_methods.py)
   features  full-size feature extraction: per-modality throughput, peak memory, 1 vs 2 cores
   noop      full size: no-op rerun, dry-runs, snakemake start-up (builds the bounded-epoch table first)
   training  full size: training samples per second per model (bounded epochs), CPU; GPU if present;
@@ -19,7 +20,7 @@ updates its sections and keeps the others. Work happens in bench/_work/ (git-ign
 synthetic data (~2.3 GB) is generated there once and reused.
 
 Usage:
-    python bench/run_all.py                               # everything (~1 h on 2 busy cores)
+    python bench/run_all.py                               # everything (about 1 h on 2 cores; more when busy)
     python bench/run_all.py --only noop,bio --repeat 5
     python bench/run_all.py --render-only                 # rewrite BENCHMARKS.md from bench/results/
 """
@@ -73,12 +74,12 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--repeat", type=int, default=3, help="repeats per measurement (medians are reported)")
     ap.add_argument("--main-repeat", type=int, help="repeats of the main job (default: --repeat)")
-    ap.add_argument("--main-budget-s", type=float, default=0,
+    ap.add_argument("--main-budget-s", type=float, default=1800,
                     help="main job: start no new repeat after this many seconds (0: no limit)")
     ap.add_argument("--train-repeat", type=int, help="repeats of the in-process training-step timing (default: --repeat)")
     ap.add_argument("--full-train-repeat", type=int, default=0,
                     help="times the full-size training jobs are forced again (0: use the table build's)")
-    ap.add_argument("--cores-repeat", type=int, default=1, help="repeats of the full-size 1-vs-2-core runs")
+    ap.add_argument("--cores-repeat", type=int, default=2, help="repeats of the full-size 1-vs-2-core runs")
     ap.add_argument("--train-threads-repeat", type=int, default=1,
                     help="repeats of the workflow training jobs under the thread/wait-policy variants")
     ap.add_argument("--scaling-repeat", type=int, default=2, help="repeats of the scaling series")
@@ -89,6 +90,8 @@ def main(argv=None) -> int:
     ap.add_argument("--naive-segments", type=int, default=30)
     ap.add_argument("--reuse-scratch", action="store_true",
                     help="features: reuse the last from-scratch full-size feature build")
+    ap.add_argument("--refresh", action="store_true",
+                    help="full size: copy the current workflow again (its results are then rebuilt)")
     ap.add_argument("--render-only", action="store_true")
     ap.add_argument("--out", type=Path, default=common.ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -109,6 +112,8 @@ def main(argv=None) -> int:
                        "--train-repeat", str(args.full_train_repeat)]
             if args.reuse_scratch:
                 fs_args.append("--reuse-scratch")
+            if args.refresh:
+                fs_args.append("--refresh")
             full_size.main(fs_args)
         if "training" in only:
             import training
@@ -125,6 +130,10 @@ def main(argv=None) -> int:
             import main_job
 
             main_job.main(["--repeat", str(args.main_repeat or args.repeat), "--budget-s", str(args.main_budget_s)])
+        if "main" in only:  # every fusion method on the main job's models
+            import fusion_methods
+
+            fusion_methods.main([])
         if "training" in only:  # needs the small copy's features, made by the main job
             import train_threads
 

@@ -66,7 +66,7 @@ def one(n: int, label: str) -> dict:
     common.clean(dest, "results", "logs", "benchmarks")
     args = [*TARGETS, "--cores", "2", "--config", f"data_dir={tree}"]
     load0 = common.loadavg()
-    run = common.snakemake(dest, args, label, hide_slurm=True)
+    run = common.snakemake(dest, args, label)
     jobs = common.read_benchmarks(dest)
     segs = len(pd.read_parquet(dest / "results" / "segments.parquet", columns=["segment_id"]))
     rules = common.per_rule(jobs)

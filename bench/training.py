@@ -20,7 +20,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -133,7 +132,7 @@ def main(argv=None) -> int:
         settings["cuda"] = (2, None)
     res = {m: {k: [] for k in settings} for m in BATCH}
     load0 = common.loadavg()
-    for r in range(args.repeat):
+    for _ in range(args.repeat):
         for m in BATCH:
             for k, (threads, policy) in settings.items():
                 sps = measure(m, threads, policy, args.seconds, "cuda" if k == "cuda" else "cpu", args.backbone)
