@@ -201,6 +201,15 @@ def loadavg() -> list[float]:
         return []
 
 
+def rel(path) -> str:
+    """A path as written into results: relative to the repository when inside it."""
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def git_state() -> dict:
     """The commit measured, and how many tracked files differed from it."""
     try:

@@ -59,7 +59,7 @@ def main(argv=None) -> int:
                           f"  macro F1 {rows[-1]['f1_macro']:.3f}", flush=True)
     table = args.results / "table1.csv"
     table_rows = pd.read_csv(table).to_dict(orient="records") if table.exists() else None
-    common.save("fusion_methods", {"command": "python bench/fusion_methods.py", "results": str(args.results),
+    common.save("fusion_methods", {"command": "python bench/fusion_methods.py", "results": common.rel(args.results),
                                    "rows": rows, "table1": table_rows})
     return 0
 

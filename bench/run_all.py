@@ -65,6 +65,7 @@ def run_bio(repeat: int, participants: list[str], naive_segments: int) -> None:
                     "--segments bench/_work/full/results/segments.parquet "
                     f"--repeat {repeat} --naive-segments {naive_segments}"
                     + (f" --participants {' '.join(participants)}" if participants else ""))
+    r["data_dir"] = common.rel(r.get("data_dir", dest / "resources" / "synthetic" / "KEMDy19"))
     r["loadavg_after"] = common.loadavg()
     out.write_text(json.dumps(r, indent=2) + "\n")
 
