@@ -25,6 +25,7 @@ import argparse
 import json
 import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -244,8 +245,6 @@ def step_noop(dest: Path, cfg: list[str], repeat: int) -> dict:
             rss[k].append(run.max_rss_mb)
             print(f"  {k}: {run.wall_s:.2f} s", flush=True)
     # the slurm executor plugin's import-time probe (see BENCHMARKS.md)
-    import subprocess
-
     probe = []
     for _ in range(repeat):
         t = time.perf_counter()

@@ -25,6 +25,7 @@ def _missing(section, flag):
 
 def render() -> str:
     main = common.load("main_job")
+    bef = common.load("main_job_before")  # the main job before the fixes of the findings
     full = common.load("full_size") or {}
     bio = common.load("bio_features")
     scal = common.load("scaling")
@@ -50,7 +51,6 @@ def render() -> str:
         L.append(f"| main job, small default, `--cores all` (2 cores), data generation included | "
                  f"{_f(s['with_data']['wall_s'])} s | |")
         L.append(f"| main job, data generation excluded | {_f(s['without_data']['wall_s'])} s | |")
-        bef = common.load("main_job_before")
         if bef:
             L.append(f"| the same, before the fixes of findings 1 and 3 below (earlier models, one seed, a busier machine) | "
                      f"{_f(bef['summary']['with_data']['wall_s'])} s / "
@@ -151,19 +151,14 @@ def render() -> str:
               "rules that have none (`bench/common.py`), so that every job's time and memory are recorded.", "",
               "| | wall (s) | jobs | sum of job times (s) | sum of job CPU (s) | outside rules (s) | outside rules (share) | before the first job starts (s) |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for key, label in (("with_data", "data generation included"), ("without_data", "data generation excluded")):
-            d = s[key]
-            L.append(f"| {label} | {_f(d['wall_s'])} | {d['n_jobs']} | {_f(d['sum_job_s'])} | "
-                     f"{_f(d.get('sum_cpu_s'))} | {_f(d['outside_rules_s'])} | {_f(100 * d['outside_share'], 0)} % | "
-                     f"{_f(d['before_first_job_s'])} |")
-        bef = common.load("main_job_before")
-        if bef:
+        for prefix, summary in (("", s), (f"_before_ (commit {(bef or {}).get('code', {}).get('commit')}), ",
+                                          (bef or {}).get("summary"))):
             for key, label in (("with_data", "included"), ("without_data", "excluded")):
-                d = bef["summary"][key]
-                L.append(f"| _before_ (commit {bef['code']['commit']}), data generation {label} | {_f(d['wall_s'])} | "
-                         f"{d['n_jobs']} | {_f(d['sum_job_s'])} | {_f(d.get('sum_cpu_s'))} | "
-                         f"{_f(d['outside_rules_s'])} | {_f(100 * d['outside_share'], 0)} % | "
-                         f"{_f(d['before_first_job_s'])} |")
+                if summary:
+                    d = summary[key]
+                    L.append(f"| {prefix}data generation {label} | {_f(d['wall_s'])} | {d['n_jobs']} | "
+                             f"{_f(d['sum_job_s'])} | {_f(d.get('sum_cpu_s'))} | {_f(d['outside_rules_s'])} | "
+                             f"{_f(100 * d['outside_share'], 0)} % | {_f(d['before_first_job_s'])} |")
         walls = {k: [round(r["wall_s"], 1) for r in main["runs"][k]] for k in main["runs"]}
         loads = [r["load_before"][0] for k in main["runs"] for r in main["runs"][k] if r.get("load_before")]
         L += ["",
@@ -467,7 +462,7 @@ def render() -> str:
 
     # ------------------------------------------------------------------------------------------ findings
     L += ["## What is slow, and what changed", ""]
-    L += _findings(main, full, bio, scal)
+    L += _findings(main, bef, full, bio, scal)
     return "\n".join(L).rstrip() + "\n"
 
 
@@ -509,7 +504,7 @@ def _peak_memory(main, full):
     return (rows[0][0], rows[0][2], rows[0][3]) if rows else None
 
 
-def _findings(main, full, bio, scal):
+def _findings(main, bef, full, bio, scal):
     L = []
     nf = full.get("noop")
     if nf:
@@ -569,7 +564,6 @@ def _findings(main, full, bio, scal):
         L[-1] += (" Fix: the `train` rule asks for `threads: 1` (for a large model on CPU, such as KoBERT, "
                   "`--set-threads train=8`). One thread instead of two changes floating-point summation order, "
                   "so the checkpoints changed (equally deterministic); Table 1 in the README was rebuilt with it.")
-        bef = common.load("main_job_before")
         if bef and main:
             tb = bef["summary"]["without_data"]["rules"].get("train", {})
             tn = main["summary"]["without_data"]["rules"].get("train", {})

@@ -57,6 +57,7 @@ STACKING_FOLDS = 3
 EPS = 1e-6
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 _N_EXAMPLES = 3
+CLASS_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 
 
 # --------------------------------------------------------------------------------------------- input
@@ -280,7 +281,7 @@ def segments_prior(segments: pd.DataFrame, source="segments") -> np.ndarray:
     train = segments.loc[segments["split"] == "train", "emotion"].astype(str)
     if train.empty:
         raise DataError(source, "no segment in the train split to take the class prior from")
-    codes = train.map({e: i for i, e in enumerate(EMOTIONS)})
+    codes = train.map(CLASS_INDEX)
     if codes.isna().any():
         raise DataError(source, f"unknown emotion label(s) {sorted(set(train[codes.isna()]))[:5]}")
     return smoothed_prior(codes.to_numpy(dtype=np.int64))
@@ -322,13 +323,18 @@ def fuse_details(
         raise ValueError(f"unknown fusion method {method!r}; expected one of {METHODS}")
     keys, probs = align(tables, sources)
     mods = list(tables)
-    y = keys["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy(dtype=np.int64)
+    y = keys["emotion"].map(CLASS_INDEX).to_numpy(dtype=np.int64)
     is_val = (keys["split"] == "val").to_numpy()
     fused = np.zeros((len(keys), len(EMOTIONS)))
     fits = []
     for model_seed in sorted(keys["seed"].unique()):
         rows = (keys["seed"] == model_seed).to_numpy()
         val = rows & is_val
+
+        def require_val(purpose: str) -> None:
+            if not val.any():
+                raise DataError(_sources_str(sources, mods), f"seed {model_seed}: no validation rows {purpose}")
+
         info = {
             "seed": int(model_seed),
             "n_val": int(val.sum()),
@@ -340,9 +346,7 @@ def fuse_details(
         p_seed = {m: probs[m][rows] for m in mods}  # this seed's rows (val and test)
         val_in_seed = is_val[rows]
         if calibrate:
-            if not val.any():
-                raise DataError(_sources_str(sources, mods),
-                                f"seed {model_seed}: no validation rows to fit calibration temperatures")
+            require_val("to fit calibration temperatures")
             temps = {m: fit_temperature(p_seed[m][val_in_seed], y[val]) for m in mods}
             p_seed = {m: apply_temperature(p_seed[m], temps[m]) for m in mods}
             info["temperatures"] = {m: float(t) for m, t in temps.items()}
@@ -354,23 +358,17 @@ def fuse_details(
             if prior is not None:
                 pri, info["prior_source"] = np.asarray(prior, dtype=float), "training split"
             else:
-                if not val.any():
-                    raise DataError(_sources_str(sources, mods),
-                                    f"seed {model_seed}: no validation rows to estimate the class prior")
+                require_val("to estimate the class prior")
                 pri, info["prior_source"] = smoothed_prior(y[val]), "validation rows"
             fused[rows] = product_pool([p_seed[m] for m in mods], pri)
             info["prior"] = dict(zip(EMOTIONS, map(float, pri)))
         elif method == "weighted":
-            if not val.any():
-                raise DataError(_sources_str(sources, mods),
-                                f"seed {model_seed}: no validation rows to fit weights")
+            require_val("to fit weights")
             w = fit_weights([p_seed[m][val_in_seed] for m in mods], y[val])
             fused[rows] = sum(wi * p_seed[m] for wi, m in zip(w, mods))
             info["weights"] = dict(zip(mods, map(float, w)))
         else:  # stacking
-            if not val.any():
-                raise DataError(_sources_str(sources, mods),
-                                f"seed {model_seed}: no validation rows for stacking")
+            require_val("for stacking")
             try:
                 model, c, cv = fit_stacker(
                     [p_seed[m][val_in_seed] for m in mods], y[val], random_state=_seed_state(seed, model_seed)
