@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import runpy
 import struct
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -12,6 +14,9 @@ import soundfile as sf
 
 from emoflow.errors import QCError
 from emoflow.features import audio as A
+from emoflow.qc import check_missing
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 
 
 def _write(path: Path, x: np.ndarray, sr: int, subtype: str = "PCM_16", fmt: str = "WAV") -> Path:
@@ -198,20 +203,19 @@ def dataset(tmp_path):
     return tmp_path, data, seg, seg_path
 
 
-def _extract_all(root, data, seg_path, sessions=("Session01", "Session02")):
-    arrays, indexes = [], []
-    for session in sessions:
-        arr, idx = root / "audio" / f"{session}.npy", root / "audio" / f"{session}.parquet"
-        A.extract_session(seg_path, session, data, arr, idx, **SETTINGS)
-        arrays.append(arr)
-        indexes.append(idx)
-    return arrays, indexes
+def _extract(seg, data, session):
+    """What the audio_features script does: the session's rows, their files, the clips."""
+    part = A.session_segments(seg, session)
+    return A.extract_session(part, [data / rel for rel in part["wav_path"]], session, **SETTINGS)
+
+
+def _extract_all(data, seg, sessions=("Session01", "Session02")):
+    return [(f"audio/{s}.npy", *_extract(seg, data, s)) for s in sessions]
 
 
 def test_extract_session_array_and_index(dataset):
     root, data, seg, seg_path = dataset
-    arrays, indexes = _extract_all(root, data, seg_path)
-    arr, idx = np.load(arrays[0]), pd.read_parquet(indexes[0])
+    arr, idx = _extract(seg, data, "Session01")
     assert arr.dtype == np.float16 and arr.shape == (4, 8000)
     assert list(idx.columns) == A.INDEX_COLUMNS
     assert idx["segment_id"].tolist() == sorted(seg.loc[seg["session"] == "Session01", "segment_id"])
@@ -223,15 +227,7 @@ def test_extract_session_array_and_index(dataset):
     assert (good["orig_sample_rate"] == 16000).all() and good["duration_s"].between(0.3, 0.9).all()
 
 
-def test_gather_keeps_rows_keyed_by_segment_id(dataset):
-    root, data, seg, seg_path = dataset
-    arrays, indexes = _extract_all(root, data, seg_path)
-    out_arr, out_idx = root / "f" / "audio.npy", root / "f" / "audio.parquet"
-    out_qc = root / "qc" / "audio.tsv"
-    A.gather_sessions(seg_path, arrays, indexes, out_arr, out_idx, out_qc, max_missing=0.5)
-
-    big = np.load(out_arr, mmap_mode="r")
-    index = pd.read_parquet(out_idx)
+def _check_gathered(big, index, qc, seg, data):
     assert big.dtype == np.float16 and big.shape == (len(seg), 8000)
     assert sorted(index["segment_id"]) == sorted(seg["segment_id"])  # every segment, once
     assert sorted(index["row"]) == list(range(len(seg)))
@@ -254,14 +250,52 @@ def test_gather_keeps_rows_keyed_by_segment_id(dataset):
             n = int(round(min(entry["duration_s"], 0.5) * 16000))
             assert _peak_hz(row[:n], 16000) == pytest.approx(r["freq"], abs=16000 / n + 1)
 
-    qc = pd.read_csv(out_qc, sep="\t", keep_default_na=False)
     assert qc.loc[qc["status"] == "usable", "n_segments"].tolist() == [7]
     assert qc.set_index("reason").loc[["empty_wav", "not_extracted"], "n_segments"].tolist() == [1, 1]
 
 
+def test_gather_keeps_rows_keyed_by_segment_id(dataset):
+    root, data, seg, seg_path = dataset
+    big, index, qc = A.gather_sessions(seg, _extract_all(data, seg))
+    _check_gathered(big, index, qc, seg, data)
+
+
+def test_scripts_write_session_arrays_and_the_gathered_array(dataset, restore_logging):
+    root, data, seg, seg_path = dataset
+    arrays, indexes = [], []
+    for session in ("Session01", "Session02"):
+        arr, idx = root / "audio" / f"{session}.npy", root / "audio" / f"{session}.parquet"
+        smk = SimpleNamespace(
+            input=SimpleNamespace(segments=str(seg_path), raw=[], code=[]),
+            output=SimpleNamespace(array=str(arr), index=str(idx)),
+            params=SimpleNamespace(settings=SETTINGS, data_dir=str(data)),
+            wildcards=SimpleNamespace(session=session), log=[str(root / f"{session}.log")], threads=1,
+            rule="audio_features", scriptdir=str(SCRIPTS))
+        runpy.run_path(str(SCRIPTS / "audio_features.py"), init_globals={"snakemake": smk})
+        arrays.append(str(arr))
+        indexes.append(str(idx))
+    first = np.load(arrays[0])
+    assert first.dtype == np.float16 and first.shape == (4, 8000)
+    assert list(pd.read_parquet(indexes[0]).columns) == A.INDEX_COLUMNS
+
+    out = SimpleNamespace(array=str(root / "f" / "audio.npy"), index=str(root / "f" / "audio.parquet"),
+                          qc=str(root / "qc" / "audio.tsv"))
+    gsmk = SimpleNamespace(
+        input=SimpleNamespace(segments=str(seg_path), arrays=arrays, indexes=indexes, code=[]),
+        output=out, params=SimpleNamespace(max_missing=0.5), log=[str(root / "gather.log")], threads=1,
+        rule="gather_audio", scriptdir=str(SCRIPTS))
+    runpy.run_path(str(SCRIPTS / "gather_audio.py"), init_globals={"snakemake": gsmk})
+    qc = pd.read_csv(out.qc, sep="\t", keep_default_na=False)
+    _check_gathered(np.load(out.array, mmap_mode="r"), pd.read_parquet(out.index), qc, seg, data)
+
+    gsmk.params.max_missing = 0.1  # 2 of 9 clips missing: QC stops the run, naming the modality
+    with pytest.raises(SystemExit):
+        runpy.run_path(str(SCRIPTS / "gather_audio.py"), init_globals={"snakemake": gsmk})
+    assert "ERROR in rule gather_audio: audio" in (root / "gather.log").read_text()
+
+
 def test_gather_stops_when_too_many_clips_are_missing(dataset):
     root, data, seg, seg_path = dataset
-    arrays, indexes = _extract_all(root, data, seg_path)
+    _, index, _ = A.gather_sessions(seg, _extract_all(data, seg))
     with pytest.raises(QCError, match="audio"):
-        A.gather_sessions(seg_path, arrays, indexes, root / "a.npy", root / "a.parquet", root / "q.tsv",
-                          max_missing=0.1)
+        check_missing("audio", index["ok"], 0.1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,14 +15,14 @@ import pandas as pd
 import pytest
 
 from emoflow.errors import DataError, QCError
-from emoflow.features import biosignals as bio
-from emoflow.features import ecg, eda, gather
+from emoflow.features.bio import align, base, ecg, eda, extract, gather, recording, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
 ECG_SETTINGS = {"fs": None, "clean_method": "neurokit", "min_beats": 3}
 EDA_SETTINGS = {"band": [0.05, 5.0], "n_bands": 6, "detrend": "linear", "window": "hann", "min_samples": 4}
 TEMP_SETTINGS = {"min_samples": 2}
+BIO_SETTINGS = {"ecg": ECG_SETTINGS, "eda": EDA_SETTINGS, "temp": TEMP_SETTINGS}
 START = 10 * 3600 + 56 * 60 + 50.0  # 10:56:50
 
 
@@ -78,6 +80,13 @@ def ecg_recording(fs, hr, duration, seed=0, spans=(), clock0=START):
     return x, elapsed, clock, tag_rows(clock, spans)
 
 
+def extract_participant(signal, participant, raw_path, segments, settings):
+    """What the bio_features script does: the participant's segments, their raw file, the features."""
+    ids = extract.participant_segments(segments, participant)
+    rec = extract.read_participant(raw_path, signal, ids, settings)
+    return extract.participant_features(signal, rec, ids, settings)
+
+
 # ------------------------------------------------------------------------------------------------ reader
 
 
@@ -90,7 +99,7 @@ def test_reader_ragged_crlf_and_column_order(tmp_path):
         b"0.150000,1.0,10:56:51.000,Sess01_script01_M001\r\n"
         b"0.160000,1.25,10:56:51.250\r\n"
     )
-    df = bio.read_bio_csv(p, "eda")
+    df = recording.read_bio_csv(p, "eda")
     assert list(df.columns) == ["value", "elapsed", "clock_s", "segment_id"]
     np.testing.assert_allclose(df["value"], [0.0, 0.719328, 0.145914, 0.15, 0.16])
     np.testing.assert_allclose(df["elapsed"], [0.25, 0.5, 0.75, 1.0, 1.25])
@@ -100,7 +109,7 @@ def test_reader_ragged_crlf_and_column_order(tmp_path):
 
     q = tmp_path / "ECG.csv"  # ECG: elapsed first, value second
     q.write_text("0.004,-0.0289,10:56:50.004\n0.008,2.1437,10:56:50.008,Sess01_script01_F001\n")
-    d = bio.read_bio_csv(q, "ecg")
+    d = recording.read_bio_csv(q, "ecg")
     np.testing.assert_allclose(d["value"], [-0.0289, 2.1437])
     np.testing.assert_allclose(d["elapsed"], [0.004, 0.008])
 
@@ -108,17 +117,17 @@ def test_reader_ragged_crlf_and_column_order(tmp_path):
 def test_reader_blank_lines_keep_line_numbers(tmp_path):
     p = tmp_path / "Sess01F.csv"
     p.write_text("0.1,0.25,10:56:50.250\n\n0.2,0.5,10:56:50.500,Sess01_script01_F001\n\n")
-    df = bio.read_bio_csv(p, "eda")
+    df = recording.read_bio_csv(p, "eda")
     assert df.index.tolist() == [0, 2] and df["segment_id"].tolist()[1] == "Sess01_script01_F001"
     p.write_text("0.1,0.25,10:56:50.250\n\n0.2,0.5,10:5x:50.500\n")
     with pytest.raises(DataError, match="line 3"):
-        bio.read_bio_csv(p, "eda")
+        recording.read_bio_csv(p, "eda")
 
 
 def test_reader_clock_formats_and_midnight(tmp_path):
     p = tmp_path / "TEMP.csv"
     p.write_text("30.1,0.25,23:59:59.750\n30.2,0.5,0:00:00.0\n30.3,0.75,00:00:00.250,Sess01_impro01_F001\n")
-    df = bio.read_bio_csv(p, "temp")
+    df = recording.read_bio_csv(p, "temp")
     np.testing.assert_allclose(df["clock_s"], [86399.75, 86400.0, 86400.25])
 
 
@@ -137,7 +146,7 @@ def test_reader_bad_rows_name_file_and_line(tmp_path, body, line, what):
     p = tmp_path / "Sess01F.csv"
     p.write_text(body)
     with pytest.raises(DataError) as err:
-        bio.read_bio_csv(p, "eda")
+        recording.read_bio_csv(p, "eda")
     msg = str(err.value)
     assert "Sess01F.csv" in msg and f"line {line}" in msg and what in msg
 
@@ -145,17 +154,17 @@ def test_reader_bad_rows_name_file_and_line(tmp_path, body, line, what):
 def test_parse_clock_fast_and_general_paths_agree():
     secs = START + np.arange(0, 5000) * 0.004
     strs = pd.Series([clock_str(s) for s in secs], dtype="str")
-    fast = bio.parse_clock(strs)
+    fast = recording.parse_clock(strs)
     np.testing.assert_allclose(fast, secs, atol=5e-4)
-    general = bio.parse_clock(pd.Series([s.lstrip("1") for s in strs[:3]] + ["9:05:01.5"], dtype="str"))
+    general = recording.parse_clock(pd.Series([s.lstrip("1") for s in strs[:3]] + ["9:05:01.5"], dtype="str"))
     np.testing.assert_allclose(general[-1], 9 * 3600 + 5 * 60 + 1.5)
 
 
 def test_infer_fs_from_coarsely_printed_elapsed():
     elapsed = np.round(np.arange(1, 20001) / 128.0, 3)  # 128 Hz printed with 3 decimals
-    assert bio.infer_fs(elapsed) == pytest.approx(128.0, rel=1e-3)
+    assert recording.infer_fs(elapsed) == pytest.approx(128.0, rel=1e-3)
     reset = np.concatenate([np.arange(1, 1001) * 0.25, np.arange(1, 1001) * 0.25])
-    assert bio.infer_fs(reset) == pytest.approx(4.0)
+    assert recording.infer_fs(reset) == pytest.approx(4.0)
 
 
 # ------------------------------------------------------------------------------------------------ ECG
@@ -168,7 +177,7 @@ def test_ecg_mean_nn_matches_known_heart_rate(tmp_path, fs, hr):
     x, el, cl, tags = ecg_recording(fs, hr, 60, spans=spans)
     path = write_raw(tmp_path / "ECG/Session01/Original/Sess01F.csv", "ecg", x, el, cl, tags)
     segs = segments_df(["Sess01_script01_F001", "Sess01_script01_M001", "Sess01_script01_F002"])
-    out = bio.extract_participant("ecg", "Sess01F", [str(path)], segs, ECG_SETTINGS)
+    out = extract_participant("ecg", "Sess01F", path, segs, ECG_SETTINGS)
     assert out["segment_id"].tolist() == ["Sess01_script01_F001", "Sess01_script01_F002"]  # own segments only
     assert out["ecg_ok"].all() and (out["ecg_reason"] == "").all()
     truth = 60000.0 / hr
@@ -186,13 +195,13 @@ def test_ecg_reader_uses_the_value_column(tmp_path):
     cl = START + el
     tags = tag_rows(cl, [("Sess01_script01_F001", 2, 12), ("Sess01_script01_F002", 14, 28)])
     path = write_raw(tmp_path / "Sess01F.csv", "ecg", np.full(n, 0.5), el, cl, tags)
-    out = bio.extract_participant("ecg", "Sess01F", [str(path)], segments_df(
+    out = extract_participant("ecg", "Sess01F", path, segments_df(
         ["Sess01_script01_F001", "Sess01_script01_F002"]), ECG_SETTINGS)
     assert not out["ecg_ok"].any()
     assert (out["ecg_reason"] == "no_beats").all()
     assert (out["ecg_n_beats"] == 0).all()
     assert out[["ecg_mean_nn", "ecg_sdnn", "ecg_rmssd", "ecg_nn50"]].isna().all().all()
-    df = bio.read_bio_csv(path, "ecg")
+    df = recording.read_bio_csv(path, "ecg")
     assert (df["value"] == 0.5).all() and df["elapsed"].iloc[-1] == pytest.approx(30.0)
 
 
@@ -230,8 +239,8 @@ def test_ecg_short_segment_too_few_beats(tmp_path):
     spans = [("Sess01_script01_F001", 5, 6.5), ("Sess01_script01_F002", 10, 30)]
     x, el, cl, tags = ecg_recording(fs, hr, 40, spans=spans)
     path = write_raw(tmp_path / "Sess01F.csv", "ecg", x, el, cl, tags)
-    out = bio.extract_participant("ecg", "Sess01F", [str(path)],
-                                  segments_df(["Sess01_script01_F001", "Sess01_script01_F002"]), ECG_SETTINGS)
+    out = extract_participant("ecg", "Sess01F", path,
+                              segments_df(["Sess01_script01_F001", "Sess01_script01_F002"]), ECG_SETTINGS)
     short, long_ = out.iloc[0], out.iloc[1]
     assert not short["ecg_ok"] and short["ecg_reason"] == "too_few_beats"
     assert 1 <= short["ecg_n_beats"] <= 2 and np.isnan(short["ecg_mean_nn"])
@@ -248,13 +257,13 @@ def test_counter_reset_segment_after_reset_is_aligned_by_clock(tmp_path):
     x, el, cl = np.concatenate([x1, x2]), np.concatenate([el1, el2]), np.concatenate([cl1, cl2])
     tags = tag_rows(cl, spans)
     path = write_raw(tmp_path / "Sess01F.csv", "ecg", x, el, cl, tags)
-    out = bio.extract_participant("ecg", "Sess01F", [str(path)],
-                                  segments_df([s for s, _, _ in spans]), ECG_SETTINGS)
+    out = extract_participant("ecg", "Sess01F", path,
+                              segments_df([s for s, _, _ in spans]), ECG_SETTINGS)
     assert out["ecg_ok"].all()
     np.testing.assert_allclose(out["ecg_mean_nn"], [1000.0, 666.67], rtol=0.02)
-    rec = bio.load_recording(path, "ecg")
+    rec = recording.load_recording(path, "ecg")
     assert rec.fs == pytest.approx(250.0)
-    blocks = bio.contiguous_blocks(rec.elapsed, rec.clock, rec.fs)
+    blocks = base.contiguous_blocks(rec.elapsed, rec.clock, rec.fs)
     assert len(blocks) == 2
     # blocks that no segment touches are skipped
     first_only = ecg.detect_peaks(rec, needed=(np.array([100]), np.array([200])))
@@ -267,7 +276,7 @@ def test_config_fs_overrides_the_inferred_rate(tmp_path, caplog):
     path = write_raw(tmp_path / "Sess01F.csv", "ecg", x, el, cl, tags)
     segs = segments_df(["Sess01_script01_F001"])
     with caplog.at_level(logging.WARNING):
-        out = bio.extract_participant("ecg", "Sess01F", [str(path)], segs, {**ECG_SETTINGS, "fs": 500})
+        out = extract_participant("ecg", "Sess01F", path, segs, {**ECG_SETTINGS, "fs": 500})
     assert "500" in caplog.text and "elapsed counter implies 250" in caplog.text
     # the same beats (same samples) read as 500 Hz are half as long: the override is used for RR
     assert out.loc[0, "ecg_mean_nn"] == pytest.approx(500.0, rel=0.02)
@@ -283,20 +292,21 @@ def test_file_without_tags_and_missing_file(tmp_path, caplog):
     path = write_raw(tmp_path / "EDA/Session01/Original/Sess01F.csv", "eda", np.ones(n), el, START + el)
     segs = segments_df(["Sess01_script01_F001", "Sess01_script01_F002", "Sess01_script01_M001"])
     with caplog.at_level(logging.WARNING):
-        out = bio.extract_participant("eda", "Sess01F", [str(path)], segs, EDA_SETTINGS)
+        out = extract_participant("eda", "Sess01F", path, segs, EDA_SETTINGS)
     assert (out["eda_reason"] == "no_segment_tags").all() and not out["eda_ok"].any()
     assert "Sess01F.csv" in caplog.text
     assert out.filter(like="eda_band_").drop(columns="eda_band_hi_hz").isna().all().all()
 
-    gone = bio.extract_participant("temp", "Sess01F", [], segs, TEMP_SETTINGS)
+    gone = extract_participant("temp", "Sess01F", tmp_path / "TEMP/Session01/Original/Sess01F.csv", segs,
+                               TEMP_SETTINGS)
     assert gone["segment_id"].tolist() == ["Sess01_script01_F001", "Sess01_script01_F002"]
     assert (gone["temp_reason"] == "file_missing").all() and gone["temp_mean"].isna().all()
-    # a stand-in input (the synthetic manifest): the file is looked up under data_dir
-    found = bio.extract_participant("eda", "Sess01F", [str(tmp_path / "manifest.json")], segs, EDA_SETTINGS,
-                                    data_dir=tmp_path)
+    # the file where the registry says it is (as the rule passes it, for real and synthetic data alike)
+    found = extract_participant("eda", "Sess01F", tmp_path / registry.raw_relpath("eda", "Sess01F"), segs,
+                                EDA_SETTINGS)
     assert (found["eda_reason"] == "no_segment_tags").all()
-    absent = bio.extract_participant("ecg", "Sess01F", [str(tmp_path / "manifest.json")], segs, ECG_SETTINGS,
-                                     data_dir=tmp_path)
+    absent = extract_participant("ecg", "Sess01F", tmp_path / registry.raw_relpath("ecg", "Sess01F"), segs,
+                                 ECG_SETTINGS)
     assert (absent["ecg_reason"] == "file_missing").all()
 
 
@@ -313,7 +323,7 @@ def test_clock_backwards_excludes_only_affected_segments(tmp_path, caplog):
             tags[i] = sid
     path = write_raw(tmp_path / "Sess01F.csv", "temp", 30 + 0.01 * el, el, cl, tags)
     with caplog.at_level(logging.WARNING):
-        out = bio.extract_participant("temp", "Sess01F", [str(path)], segments_df(list(spans_rows)),
+        out = extract_participant("temp", "Sess01F", path, segments_df(list(spans_rows)),
                                       TEMP_SETTINGS)
     assert out["temp_reason"].tolist() == ["", "clock_backwards", ""]
     assert "line 121" in caplog.text and "backwards" in caplog.text
@@ -330,8 +340,8 @@ def test_span_takes_untagged_rows_inside_and_ignores_elapsed(tmp_path):
     for i in (20, 21, 25, 29):  # sparse tags: span rows 20..29
         tags[i] = "Sess01_script01_F001"
     path = write_raw(tmp_path / "Sess01F.csv", "temp", np.arange(100.0), el, cl, tags)
-    rec = bio.load_recording(path, "temp")
-    spans = bio.align_segments(rec, ["Sess01_script01_F001", "Sess01_script01_F009"])
+    rec = recording.load_recording(path, "temp")
+    spans = align.align_segments(rec, ["Sess01_script01_F001", "Sess01_script01_F009"])
     assert spans.loc[0, ["start", "stop"]].tolist() == [20, 30]
     assert spans["reason"].tolist() == ["", "no_segment_tags"]
 
@@ -351,7 +361,7 @@ def test_eda_sinusoid_lands_in_its_band(tmp_path, freq, caplog):
     path = write_raw(tmp_path / "Sess01F.csv", "eda", x, el, cl, tags)
     with caplog.at_level(logging.WARNING):
         segs = segments_df(["Sess01_script01_F001", "Sess01_script01_F002"])
-        out = bio.extract_participant("eda", "Sess01F", [str(path)], segs, EDA_SETTINGS)
+        out = extract_participant("eda", "Sess01F", path, segs, EDA_SETTINGS)
     assert "clamped" in caplog.text and caplog.text.count("clamped") == 1
     edges, clamped = eda.band_edges(EDA_SETTINGS, fs)
     assert clamped and edges[-1] == 2.0 and out["eda_band_hi_hz"].eq(2.0).all()
@@ -377,10 +387,10 @@ def test_eda_band_power_independent_of_padding_and_too_few_samples():
     # white noise with unit variance: density 2/fs over [0, fs/2] -> total = band width * 0.5
     assert p4096.sum() == pytest.approx((edges[-1] - edges[0]) * 0.5, rel=0.3)
 
-    rec = bio.Recording("x.csv", "eda", np.arange(10.0), np.arange(10.0), START + np.arange(10.0),
+    rec = base.Recording("x.csv", "eda", np.arange(10.0), np.arange(10.0), START + np.arange(10.0),
                         np.array([0, 0, 0, -1, 1, 1, 1, 1, 1, -1], dtype=np.int32),
                         pd.Index(["Sess01_script01_F001", "Sess01_script01_F002"]), None, 4.0)
-    spans = bio.align_segments(rec, ["Sess01_script01_F001", "Sess01_script01_F002"])
+    spans = align.align_segments(rec, ["Sess01_script01_F001", "Sess01_script01_F002"])
     feats, reason = eda.compute(rec, spans, EDA_SETTINGS)
     assert list(reason) == ["too_few_samples", ""]
     assert feats.loc[0, "eda_n_samples"] == 3 and np.isnan(feats.loc[0, "eda_band_0"])
@@ -393,9 +403,9 @@ def test_temp_linear_ramp_slope_and_intercept(tmp_path):
     x = 31.0 + 0.02 * (cl - START)
     tags = tag_rows(cl, [("Sess01_script01_F001", 10, 20), ("Sess01_script01_F002", 30, 30.3)])
     path = write_raw(tmp_path / "Sess01F.csv", "temp", x, el, cl, tags)
-    out = bio.extract_participant("temp", "Sess01F", [str(path)],
-                                  segments_df(["Sess01_script01_F001", "Sess01_script01_F002"]),
-                                  {"min_samples": 3})
+    out = extract_participant("temp", "Sess01F", path,
+                              segments_df(["Sess01_script01_F001", "Sess01_script01_F002"]),
+                              {"min_samples": 3})
     r = out.iloc[0]
     assert r["temp_ok"]
     assert r["temp_slope"] == pytest.approx(0.02, rel=1e-4)
@@ -410,8 +420,8 @@ def test_temp_linear_ramp_slope_and_intercept(tmp_path):
 
 
 def _part(signal, ids, ok, reason, settings):
-    df = bio.empty_features(signal, ids, settings, "")
-    for c in bio.signal_module(signal).feature_columns(settings):
+    df = extract.empty_features(signal, ids, settings, "")
+    for c in registry.load(signal).feature_columns(settings):
         df[c] = np.where(ok, 1.0, np.nan)
     if signal == "eda":
         df["eda_band_hi_hz"] = 2.0
@@ -420,27 +430,25 @@ def _part(signal, ids, ok, reason, settings):
     return df
 
 
-def _write_parts(tmp_path, segs, bad_participant=None):
-    paths = []
+def _parts(tmp_path, segs, bad_participant=None):
+    """The per-participant parts as gather_bio receives them: part file path -> frame."""
+    parts = {}
     for part in ("Sess01F", "Sess01M"):
         own = gather._participant_of(segs) == part
         ids = segs.loc[own, "segment_id"].tolist()
         for s, st in (("ecg", ECG_SETTINGS), ("eda", EDA_SETTINGS), ("temp", TEMP_SETTINGS)):
             ok = np.full(len(ids), part != bad_participant)
             reason = np.where(ok, "", "no_segment_tags")
-            p = tmp_path / s / f"{part}.parquet"
-            p.parent.mkdir(parents=True, exist_ok=True)
-            _part(s, ids, ok, reason, st).to_parquet(p)
-            paths.append(str(p))
-    return paths
+            parts[str(tmp_path / s / f"{part}.parquet")] = _part(s, ids, ok, reason, st)
+    return parts
 
 
 def test_gather_joins_on_segment_id_and_records_clamp(tmp_path):
     ids = ["Sess01_script01_F001", "Sess01_script01_M001", "Sess01_script01_F002", "Sess01_script01_M002"]
     segs = segments_df(ids).iloc[::-1].reset_index(drop=True)  # row order differs from the parts
     segs = pd.concat([segs, segments_df(["Sess02_script01_F001"])], ignore_index=True)
-    parts = _write_parts(tmp_path, segs)
-    feats, qc_table = gather.gather_bio(segs, parts, EDA_SETTINGS)
+    parts = _parts(tmp_path, segs)
+    feats, qc_table = gather.gather_bio(segs, parts, BIO_SETTINGS)
     assert feats["segment_id"].tolist() == segs["segment_id"].tolist()
     contract = ["segment_id", "ecg_mean_nn", "ecg_sdnn", "ecg_rmssd", "ecg_nn50", "ecg_n_beats",
                 *[f"eda_band_{k}" for k in range(6)], "eda_mean", "eda_n_samples",
@@ -460,8 +468,8 @@ def test_gather_joins_on_segment_id_and_records_clamp(tmp_path):
 def test_qc_threshold_raises_and_names_the_file(tmp_path):
     ids = ["Sess01_script01_F001", "Sess01_script01_F002", "Sess01_script01_F003", "Sess01_script01_M001"]
     segs = segments_df(ids)
-    parts = _write_parts(tmp_path, segs, bad_participant="Sess01F")
-    feats, _ = gather.gather_bio(segs, parts, EDA_SETTINGS)
+    parts = _parts(tmp_path, segs, bad_participant="Sess01F")
+    feats, _ = gather.gather_bio(segs, parts, BIO_SETTINGS)
     with pytest.raises(QCError) as err:
         gather.check_bio_missing(segs, feats, {"ecg": 0.5, "eda": 0.9, "temp": 0.5})
     msg = str(err.value)
@@ -485,16 +493,16 @@ def test_scripts_write_parts_bio_parquet_and_qc(tmp_path, restore_logging):
         for g in ("F", "M"):
             raw = data / folder / "Session01" / "Original" / f"Sess01{g}.csv"
             write_raw(raw, signal, 30 + 0.01 * el, el, cl, tags)
-    settings = {"ecg": ECG_SETTINGS, "eda": EDA_SETTINGS, "temp": TEMP_SETTINGS}
+    settings = BIO_SETTINGS
     parts = []
     for signal in ("ecg", "eda", "temp"):
         for part in ("Sess01F", "Sess01M"):
-            raw = data / bio.bio_relpath(signal, part)
+            raw = data / registry.raw_relpath(signal, part)
             out = tmp_path / "results" / "features" / signal / f"{part}.parquet"
             smk = SimpleNamespace(
                 input=SimpleNamespace(segments=str(seg_path), raw=[str(raw)] if raw.exists() else [],
                                       code=[]),
-                output=[str(out)], params=SimpleNamespace(settings=settings[signal], data_dir=str(data)),
+                output=[str(out)], params=SimpleNamespace(settings=settings[signal], raw=str(raw)),
                 wildcards=SimpleNamespace(signal=signal, participant=part),
                 log=[str(tmp_path / f"{signal}_{part}.log")], threads=1, rule="bio_features",
                 scriptdir=str(SCRIPTS),
@@ -511,7 +519,7 @@ def test_scripts_write_parts_bio_parquet_and_qc(tmp_path, restore_logging):
         output=SimpleNamespace(features=str(tmp_path / "results/features/bio.parquet"),
                                qc=str(tmp_path / "results/qc/bio.tsv")),
         params=SimpleNamespace(max_missing={"ecg": 1.0, "eda": 0.5, "temp": 0.5, "audio": 0.05, "text": 0.05},
-                               eda=EDA_SETTINGS),
+                               settings=BIO_SETTINGS),
         log=[str(tmp_path / "gather.log")], threads=1, rule="gather_bio", scriptdir=str(SCRIPTS),
     )
     runpy.run_path(str(SCRIPTS / "gather_bio.py"), init_globals={"snakemake": gsmk})
@@ -528,3 +536,37 @@ def test_scripts_write_parts_bio_parquet_and_qc(tmp_path, restore_logging):
         runpy.run_path(str(SCRIPTS / "gather_bio.py"), init_globals={"snakemake": gsmk})
     log_text = (tmp_path / "gather.log").read_text()
     assert "QCError" not in log_text and "ECG/Session01/Original/Sess01F.csv: 1 (file_missing 1)" in log_text
+
+
+# ------------------------------------------------------------------------------------------------ registry
+
+
+def test_registry_is_import_light_and_names_every_signal_module():
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from emoflow.features.bio import registry; "
+            "print(sorted(m for m in ('numpy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "workflow" / "src")], check=True,
+                         capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
+    assert registry.SIGNALS == ("ecg", "eda", "temp")
+    assert registry.load("temp").__name__ == registry.MODULES["temp"] == "emoflow.features.bio.temp"
+    assert registry.raw_relpath("temp", "Sess02M") == "TEMP/Session02/Original/Sess02M.csv"
+    with pytest.raises(ValueError, match="unknown bio signal"):
+        registry.load("ibi")
+
+
+def test_only_the_registry_names_the_signal_modules():
+    """Shared code imports no signal module, so editing one reruns only that signal's jobs."""
+    import ast
+
+    src = ROOT / "workflow" / "src" / "emoflow" / "features" / "bio"
+    files = [SCRIPTS / "bio_features.py", SCRIPTS / "gather_bio.py"]
+    files += [p for p in src.glob("*.py") if p.stem not in registry.SIGNALS]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any(n.split(".")[-1] in registry.SIGNALS for n in names), (path.name, names)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import runpy
 import wave
 from pathlib import Path

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import runpy
 import subprocess
 import sys
 import unicodedata
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -15,14 +17,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from emoflow.errors import DataError, QCError
-from emoflow.features import text as T
+from emoflow.errors import DataError
+from emoflow.features.text import markup, spm_train, tokenizer, tokens
+from emoflow.models import backbone as B
 
 SRC = Path(__file__).resolve().parents[1] / "workflow" / "src"
+SCRIPTS = SRC.parent / "scripts"
 BACKBONE = {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "intermediate_size": 64}
 MAX_LENGTH = 24
 
-TRAIN_WORDS = "어 저 지금 사람 친 거야 맞지 그치 몰라 아 어떡해 친구들도 오늘 날씨가 좋다 나는 학교에 간다 밥을 먹었어".split()
+TRAIN_WORDS = ("어 저 지금 사람 친 거야 맞지 그치 몰라 아 어떡해 친구들도 "
+               "오늘 날씨가 좋다 나는 학교에 간다 밥을 먹었어").split()
 TRAIN_ONLY = "가나다라마바"  # frequent in train: must become one piece (positive control)
 TEST_ONLY = "꿻뷁퓝쀍"  # as frequent, but only in test transcripts: must not be learnt
 VAL_ONLY = "쫣뙔흫"  # only in validation transcripts: must not be learnt either
@@ -46,8 +51,23 @@ def _segments(n: int = 240) -> pd.DataFrame:
 
 
 def _build(out: Path, seg_path: Path, seed: int = 0, tag_policy: str = "token") -> None:
-    T.build_backbone(seg_path, out, vocab_size=1000, tag_policy=tag_policy, max_length=MAX_LENGTH,
-                     backbone=BACKBONE, seed=seed)
+    built = B.build_backbone(pd.read_parquet(seg_path), vocab_size=1000, tag_policy=tag_policy,
+                             max_length=MAX_LENGTH, backbone=BACKBONE, seed=seed, source=seg_path)
+    B.save_backbone(built, out)
+
+
+def _text_script(tmp_path: Path, seg_path: Path, folder: Path, max_missing: float = 0.05,
+                 max_length: int = MAX_LENGTH) -> SimpleNamespace:
+    """Run the text_features script; its outputs (features, qc) and log."""
+    smk = SimpleNamespace(
+        input=SimpleNamespace(segments=str(seg_path), backbone=str(folder), code=[]),
+        output=SimpleNamespace(features=str(tmp_path / "features" / "text.parquet"),
+                               qc=str(tmp_path / "qc" / "text.tsv")),
+        params=SimpleNamespace(tag_policy="strip", max_length=max_length, max_missing=max_missing),
+        log=[str(tmp_path / "text_features.log")], threads=1, rule="text_features", scriptdir=str(SCRIPTS),
+    )
+    runpy.run_path(str(SCRIPTS / "text_features.py"), init_globals={"snakemake": smk})
+    return smk
 
 
 @pytest.fixture(scope="module")
@@ -74,38 +94,38 @@ def built(tmp_path_factory):
     ("b/몰라", "몰라"),
 ])
 def test_strip_policy(raw, expected):
-    assert T.clean_transcript(raw, "strip") == expected
+    assert markup.clean_transcript(raw, "strip") == expected
 
 
 def test_strip_is_default_and_handles_missing_text():
-    assert T.clean_transcript("l/ 하하 b/") == "하하"
-    assert T.clean_transcript(None) == ""
-    assert T.clean_transcript(float("nan")) == ""
+    assert markup.clean_transcript("l/ 하하 b/") == "하하"
+    assert markup.clean_transcript(None) == ""
+    assert markup.clean_transcript(float("nan")) == ""
 
 
 def test_keep_policy_is_identity():
     raw = "b/ 몰라.  o/ (A)/(B) *"
-    assert T.clean_transcript(raw, "keep") == raw
+    assert markup.clean_transcript(raw, "keep") == raw
 
 
-@pytest.mark.parametrize("tag", sorted(T.TAG_TOKENS))
+@pytest.mark.parametrize("tag", sorted(markup.TAG_TOKENS))
 def test_token_policy_maps_every_tag(tag):
-    assert T.clean_transcript(f"아 {tag}/ 몰라", "token") == f"아 {T.TAG_TOKENS[tag]} 몰라"
+    assert markup.clean_transcript(f"아 {tag}/ 몰라", "token") == f"아 {markup.TAG_TOKENS[tag]} 몰라"
 
 
 def test_token_policy_full_example():
     raw = "b/ 몰라. l/ (2시)/(두 시)에* 봐 n/"
-    assert T.clean_transcript(raw, "token") == "[BREATH] 몰라. [LAUGH] 2시에 봐 [NOISE]"
+    assert markup.clean_transcript(raw, "token") == "[BREATH] 몰라. [LAUGH] 2시에 봐 [NOISE]"
 
 
 def test_latin_words_ending_in_tag_letter_are_not_tags():
-    assert "[BREATH]" not in T.clean_transcript("job/ 어", "token")
-    assert T.clean_transcript("job/ 어", "strip") == "job 어"
+    assert "[BREATH]" not in markup.clean_transcript("job/ 어", "token")
+    assert markup.clean_transcript("job/ 어", "strip") == "job 어"
 
 
 def test_unknown_policy_rejected():
     with pytest.raises(ValueError, match="tag policy"):
-        T.clean_transcript("아", "drop")
+        markup.clean_transcript("아", "drop")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,7 +134,7 @@ def test_unknown_policy_rejected():
 
 def test_tokenizer_learns_from_training_split_only(built):
     _, _, folder = built
-    tok = T.load_tokenizer(folder)
+    tok = tokenizer.load_tokenizer(folder)
     vocab = tok.get_vocab()
     # Positive control: a word as frequent as the held-out ones, but in train, is one piece.
     assert "▁" + TRAIN_ONLY in vocab
@@ -126,7 +146,7 @@ def test_tokenizer_learns_from_training_split_only(built):
 
 def test_training_texts_are_cleaned_train_rows():
     seg = _segments(30)
-    texts = T.training_texts(seg, "strip")
+    texts = spm_train.training_texts(seg, "strip")
     assert len(texts) == 10
     assert not any("b/" in t or "l/" in t or TEST_ONLY in t or VAL_ONLY in t for t in texts)
 
@@ -137,7 +157,7 @@ def test_vocab_size_is_an_upper_bound_and_rare_characters_become_unk():
     p = 1.0 / np.arange(1, 601)
     p /= p.sum()
     texts = [" ".join("".join(rng.choice(chars, 2, p=p)) for _ in range(6)) for _ in range(800)]
-    tok = T.spm_to_fast_tokenizer(T.train_spm(texts, 200), source="test")
+    tok = tokenizer.spm_to_fast_tokenizer(spm_train.train_spm(texts, 200), source="test")
     assert len(tok) <= 200
     vocab = tok.get_vocab()
     assert chars[0] in vocab or "▁" + chars[0] in vocab  # the most frequent character is kept
@@ -145,7 +165,8 @@ def test_vocab_size_is_an_upper_bound_and_rare_characters_become_unk():
                                                                        if any(c in t for t in texts))
     assert tok.unk_token_id in tok(rarest, add_special_tokens=False)["input_ids"]
     # a small corpus gives fewer pieces than asked for instead of failing
-    small = T.spm_to_fast_tokenizer(T.train_spm(["아 몰라", "몰라 아"] * 5, 5000), source="test")
+    small_model = spm_train.train_spm(["아 몰라", "몰라 아"] * 5, 5000)
+    small = tokenizer.spm_to_fast_tokenizer(small_model, source="test")
     assert len(small) < 100
 
 
@@ -162,7 +183,7 @@ def test_backbone_folder_loads_with_auto_classes(built):
     assert tok.convert_ids_to_tokens(ids[0, :4].tolist()) == ["[CLS]", "▁아", "▁몰라", "[SEP]"]
     assert ids[0, -1].item() == tok.pad_token_id == 0  # right padding
     assert tok.convert_ids_to_tokens(ids[1, 1].item()) == "[LAUGH]"  # markup token is one piece
-    assert tok.all_special_tokens[:1] and set(T.SPECIAL_TOKENS) <= set(tok.get_vocab())
+    assert tok.all_special_tokens[:1] and set(tokenizer.SPECIAL_TOKENS) <= set(tok.get_vocab())
 
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=7)
     cfg = model.config
@@ -184,9 +205,9 @@ def test_backbone_is_byte_identical_across_processes(built, tmp_path):
     other = tmp_path / "again"
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
-        "from emoflow.features import text as T;"
-        f"T.build_backbone(sys.argv[2], sys.argv[3], vocab_size=1000, tag_policy='token', "
-        f"max_length={MAX_LENGTH}, backbone={BACKBONE!r}, seed=0)"
+        "import pandas as pd; from emoflow.models import backbone as B;"
+        "B.save_backbone(B.build_backbone(pd.read_parquet(sys.argv[2]), vocab_size=1000, "
+        f"tag_policy='token', max_length={MAX_LENGTH}, backbone={BACKBONE!r}, seed=0), sys.argv[3])"
     )
     subprocess.run([sys.executable, "-c", code, str(SRC), str(seg_path), str(other)], check=True,
                    capture_output=True, timeout=300)
@@ -213,16 +234,15 @@ def test_build_rejects_segments_without_training_text(tmp_path):
 # token ids
 
 
-def test_text_parquet_every_segment_padded_and_flagged(built, tmp_path):
+def test_text_parquet_every_segment_padded_and_flagged(built, tmp_path, restore_logging):
     _, _, folder = built
     seg = _segments(12).sample(frac=1.0, random_state=1).reset_index(drop=True)
     seg.loc[0, "text"] = "b/ l/"  # empty after cleaning: usable, counted
     seg.loc[1, "text"] = " ".join(["어 저 지금 사람"] * 20)  # longer than max_length: truncated
     seg_path = tmp_path / "segments.parquet"
     seg.to_parquet(seg_path)
-    out, qc_path = tmp_path / "features" / "text.parquet", tmp_path / "qc" / "text.tsv"
-    T.tokenize_segments(seg_path, folder, out, qc_path, tag_policy="strip", max_length=MAX_LENGTH,
-                        max_missing=0.05)
+    smk = _text_script(tmp_path, seg_path, folder)
+    out, qc_path = smk.output.features, smk.output.qc
 
     table = pq.read_table(out)
     assert table.schema.field("input_ids").type == pa.list_(pa.int32())
@@ -232,7 +252,7 @@ def test_text_parquet_every_segment_padded_and_flagged(built, tmp_path):
     ids = np.stack(df["input_ids"].to_list())
     mask = np.stack(df["attention_mask"].to_list())
     assert ids.shape == mask.shape == (12, MAX_LENGTH)
-    tok = T.load_tokenizer(folder)
+    tok = tokenizer.load_tokenizer(folder)
     assert (ids[:, 0] == tok.cls_token_id).all()
     assert ((ids == tok.pad_token_id) == (mask == 0)).all()
 
@@ -247,7 +267,7 @@ def test_text_parquet_every_segment_padded_and_flagged(built, tmp_path):
 
     # the same transcript gives the same ids wherever it sits in the table (joined by segment_id)
     sid = seg.loc[5, "segment_id"]
-    direct = tok(T.clean_transcript(seg.loc[5, "text"], "strip"), padding="max_length",
+    direct = tok(markup.clean_transcript(seg.loc[5, "text"], "strip"), padding="max_length",
                  max_length=MAX_LENGTH, truncation=True)["input_ids"]
     assert list(by_id.loc[sid, "input_ids"]) == direct
 
@@ -259,23 +279,29 @@ def test_text_parquet_every_segment_padded_and_flagged(built, tmp_path):
     assert notes == {"empty_transcript": 1, "truncated": 1}
 
 
-def test_missing_transcripts_count_against_the_limit(built, tmp_path):
+def test_missing_transcripts_count_against_the_limit(built, tmp_path, restore_logging):
     _, _, folder = built
     seg = _segments(10)
     seg.loc[[2, 7], "text"] = None
     seg.to_parquet(tmp_path / "s.parquet")
-    args = (tmp_path / "s.parquet", folder, tmp_path / "t.parquet", tmp_path / "q.tsv")
-    with pytest.raises(QCError, match="text"):
-        T.tokenize_segments(*args, tag_policy="strip", max_length=MAX_LENGTH, max_missing=0.1)
-    df = T.tokenize_segments(*args, tag_policy="strip", max_length=MAX_LENGTH, max_missing=0.5)
+    features, _ = tokens.tokenize_segments(seg, tokenizer.load_tokenizer(folder), tag_policy="strip",
+                                           max_length=MAX_LENGTH)
+    assert (~features["ok"]).sum() == 2
+    with pytest.raises(SystemExit):  # the script stops on the QCError, naming the modality
+        _text_script(tmp_path, tmp_path / "s.parquet", folder, max_missing=0.1)
+    log_text = (tmp_path / "text_features.log").read_text()
+    assert "QCError" not in log_text and "ERROR in rule text_features: text" in log_text
+    assert not (tmp_path / "features" / "text.parquet").exists()
+    smk = _text_script(tmp_path, tmp_path / "s.parquet", folder, max_missing=0.5)
+    df = pd.read_parquet(smk.output.features)
     assert (~df["ok"]).sum() == 2 and set(df.loc[~df["ok"], "reason"]) == {"missing_transcript"}
 
 
-def test_max_length_beyond_position_embeddings_is_refused(built, tmp_path):
-    _, seg_path, folder = built
+def test_max_length_beyond_position_embeddings_is_refused(built):
+    _, _, folder = built
     with pytest.raises(DataError, match="max_position_embeddings"):
-        T.tokenize_segments(seg_path, folder, tmp_path / "t.parquet", tmp_path / "q.tsv", tag_policy="strip",
-                            max_length=MAX_LENGTH * 2, max_missing=0.05)
+        tokenizer.load_tokenizer_for(folder, MAX_LENGTH * 2)
+    assert tokenizer.load_tokenizer_for(folder, MAX_LENGTH).cls_token_id == 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -332,7 +358,7 @@ def kobert_folder(tmp_path_factory):
 
 
 def test_kobert_style_folder_gives_bert_inputs_matching_sentencepiece(kobert_folder):
-    tok = T.load_tokenizer(kobert_folder)
+    tok = tokenizer.load_tokenizer(kobert_folder)
     for s in SAMPLES:
         assert tok(s)["input_ids"] == _kobert_reference(kobert_folder, s), s
     batch = tok(["아", "한국어 모델을"], padding=True)
@@ -355,7 +381,7 @@ def test_fetch_pretrained_saves_a_folder_that_autotokenizer_loads(kobert_folder,
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
     out = tmp_path / "resources" / "pretrained" / "skt__kobert-base-v1"
-    T.fetch_pretrained("skt/kobert-base-v1", out, revision="abc123")
+    B.fetch_pretrained("skt/kobert-base-v1", out, revision="abc123")
     assert calls == [("skt/kobert-base-v1", "abc123")]
     tok = AutoTokenizer.from_pretrained(out)
     for s in SAMPLES:
@@ -371,7 +397,7 @@ def test_unreachable_hub_tells_how_to_prefetch(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     out = tmp_path / "pretrained" / "skt__kobert-base-v1"
     with pytest.raises(DataError) as err:
-        T.fetch_pretrained("skt/kobert-base-v1", out)
+        B.fetch_pretrained("skt/kobert-base-v1", out)
     msg = str(err.value)
     assert "text.pretrained" in msg and "hf download skt/kobert-base-v1" in msg
     assert not out.exists()
@@ -381,16 +407,16 @@ def test_tokenizer_with_xlnet_layout_is_refused(built, tmp_path):
     from tokenizers import processors
 
     _, _, folder = built
-    tok = T.load_tokenizer(folder)
+    tok = tokenizer.load_tokenizer(folder)
     tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
         single="$A [SEP] [CLS]", special_tokens=[("[SEP]", tok.sep_token_id), ("[CLS]", tok.cls_token_id)])
     tok.save_pretrained(tmp_path / "xlnet_like")
     with pytest.raises(DataError, match=r"\[CLS\] x \[SEP\]"):
-        T.load_tokenizer(tmp_path / "xlnet_like")
+        tokenizer.load_tokenizer(tmp_path / "xlnet_like")
 
 
 def test_bad_sentencepiece_model_and_missing_folder_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="SentencePiece"):
-        T.spm_to_fast_tokenizer(b"\x0a\x05junk", source="x/spiece.model")
+        tokenizer.spm_to_fast_tokenizer(b"\x0a\x05junk", source="x/spiece.model")
     with pytest.raises(DataError, match="does not exist"):
-        T.load_tokenizer(tmp_path / "nowhere")
+        tokenizer.load_tokenizer(tmp_path / "nowhere")

@@ -3,19 +3,22 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821
 
+import os  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
 from emoflow import runtime  # noqa: E402
-from emoflow.features.audio import extract_session  # noqa: E402
+from emoflow.features.audio import extract_session, session_segments  # noqa: E402
+from emoflow.io import write_npy, write_parquet  # noqa: E402
 
 
 def main(smk):
-    extract_session(
-        smk.input.segments,
-        smk.wildcards.session,
-        smk.params.data_dir,
-        smk.output.array,
-        smk.output.index,
-        **dict(smk.params.settings),
-    )
+    session = smk.wildcards.session
+    part = session_segments(pd.read_parquet(smk.input.segments), session, source=smk.input.segments)
+    wav_files = [os.path.join(smk.params.data_dir, rel) for rel in part["wav_path"]]
+    array, index = extract_session(part, wav_files, session, **dict(smk.params.settings))
+    write_npy(array, smk.output.array)
+    write_parquet(index, smk.output.index)
 
 
 runtime.run(snakemake, main)  # noqa: F821

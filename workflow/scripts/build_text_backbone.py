@@ -3,20 +3,24 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821
 
+import pandas as pd  # noqa: E402
+
 from emoflow import runtime  # noqa: E402
-from emoflow.features.text import build_backbone  # noqa: E402
+from emoflow.models.backbone import build_backbone, save_backbone  # noqa: E402
 
 
 def main(smk):
-    build_backbone(
-        smk.input.segments,
-        smk.output[0],
+    segments = pd.read_parquet(smk.input.segments)
+    backbone = build_backbone(
+        segments,
         vocab_size=smk.params.vocab_size,
         tag_policy=smk.params.tag_policy,
         max_length=smk.params.max_length,
         backbone=dict(smk.params.backbone),
         seed=smk.params.seed,
+        source=smk.input.segments,
     )
+    save_backbone(backbone, smk.output[0])
 
 
 runtime.run(snakemake, main)  # noqa: F821

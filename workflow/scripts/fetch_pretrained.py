@@ -4,7 +4,7 @@ import sys
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821
 
 from emoflow import runtime  # noqa: E402
-from emoflow.features.text import fetch_pretrained  # noqa: E402
+from emoflow.models.backbone import fetch_pretrained  # noqa: E402
 
 
 def main(smk):

@@ -3,6 +3,9 @@
 # Canonical class order used for every probability column and confusion matrix.
 EMOTIONS = ["neutral", "happy", "surprise", "angry", "sad", "disgust", "fear"]
 
+# The one emotion -> class index map (position in EMOTIONS).
+CLASS_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
+
 # Order in which KEMDy19 lists tied labels in a `;`-joined Total Evaluation cell.
 KEMDY19_TIE_ORDER = ["neutral", "happy", "sad", "angry", "fear", "disgust", "surprise"]
 
@@ -10,8 +13,6 @@ KEMDY19_TIE_ORDER = ["neutral", "happy", "sad", "angry", "fear", "disgust", "sur
 LABEL_ALIASES = {"disqust": "disgust"}
 
 PROB_COLUMNS = [f"prob_{e}" for e in EMOTIONS]
-
-MODALITIES = ["audio", "text", "bio"]
 
 # setting id (wildcard, path-safe) -> (table label, modalities)
 SETTINGS = {
@@ -58,3 +59,14 @@ SYNTH_SIZES = {
 }
 
 BIO_SIGNALS = {"ecg": "ECG", "eda": "EDA", "temp": "TEMP"}
+
+
+# KEMDy19 names a session's folders ``SessionSS`` and its two participant files ``SessSSF``/``SessSSM``.
+def participant_session(participant: str) -> str:
+    """``Sess01F`` -> ``Session01``."""
+    return f"Session{participant[len('Sess'):-1]}"
+
+
+def session_participants(session: str) -> list[str]:
+    """``Session01`` -> ``["Sess01F", "Sess01M"]``."""
+    return [f"Sess{session[len('Session'):]}{g}" for g in ("F", "M")]

@@ -57,6 +57,17 @@ def write_csv(df: pd.DataFrame, path, float_format: str | None = "%.4f") -> None
         df.to_csv(tmp, index=False, float_format=float_format, lineterminator="\n")
 
 
+def write_figure(fig, path, dpi: int = 120, tight: bool = True) -> None:
+    """A matplotlib figure as PNG, without timestamps or version strings (reruns give identical files);
+    the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
+                    metadata={"Software": None})
+    plt.close(fig)
+
+
 def _json_default(o):
     import numpy as np
 
@@ -69,18 +80,44 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
+def read_json(path) -> dict:
+    """A JSON document; a missing file or invalid JSON is a DataError naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise DataError(path, "file not found") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
 def read_transcript(path) -> tuple[str, str]:
     """Read a one-line transcript; UTF-8 first, then CP949 (KEMDy20 and some copies).
 
     Returns ``(text, encoding)``. Raises DataError when neither decoding works.
     """
-    raw = Path(path).read_bytes()
+    text, enc = decode_text(Path(path).read_bytes(), path, what="transcript")
+    return " ".join(text.split()), enc
+
+
+def decode_text(raw: bytes, path, what: str = "file") -> tuple[str, str]:
+    """Decode a KEMDy19 text file's bytes: UTF-8 first (a BOM is dropped), then CP949.
+
+    Returns ``(text, encoding)``. Raises DataError naming ``path`` when neither decoding works.
+    """
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     for enc in ("utf-8", "cp949"):
         try:
-            text = raw.decode(enc)
+            return raw.decode(enc), enc
         except UnicodeDecodeError:
             continue
-        return " ".join(text.split()), enc
-    raise DataError(path, "transcript is neither UTF-8 nor CP949 text")
+    raise DataError(path, f"{what} is neither UTF-8 nor CP949 text")
+
+
+def write_npy(array, path) -> None:
+    """``np.save`` the array to ``path`` (atomic; the name is kept as given)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a path
+            np.save(f, array)

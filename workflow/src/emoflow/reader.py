@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import EMOTIONS, KEMDY19_TIE_ORDER, LABEL_ALIASES
+from .constants import CLASS_INDEX, EMOTIONS, KEMDY19_TIE_ORDER, LABEL_ALIASES
 from .errors import DataError
-from .io import read_transcript
+from .io import decode_text, read_transcript
 from .split import assign_split, check_no_leak, split_summary
 
 log = logging.getLogger(__name__)
@@ -96,33 +96,15 @@ def _is_header_like(row: list[str]) -> bool:
     return bool(cells & _HEADER_WORDS) or any(c.startswith("eval") for c in cells)
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    for enc in ("utf-8", "cp949"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise DataError(path, "annotation file is neither UTF-8 nor CP949 text")
+# ---------------------------------------------------------------------------------------------------
+# One annotation file
 
 
-def read_annotation(path) -> pd.DataFrame:
-    """Read one KEMDy19 annotation file (two header rows) into one row per data line.
-
-    Columns: numb (int), wav_start, wav_end, ecg_start, ecg_end, eda_start, eda_end, temp_start,
-    temp_end (float; empty cell = NaN), segment_id, emotion_raw (str, stripped), valence, arousal
-    (float), line (1-based line number in the file), and the raters' raw cells as
-    ``{rater}_{emotion|valence|arousal}`` strings (e.g. ``eval01f_emotion``; not validated).
-    Header names match case-insensitively; CRLF or LF, optional BOM. Raises DataError naming the file
-    for a missing column, a missing or extra header row, a short row, a non-numeric number or a
-    repeated Numb.
-    """
-    path = Path(path)
+def _read_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """The non-blank CSV rows of the file as ``(line number, cells)``; at least two (the headers)."""
     if not path.is_file():
         raise DataError(path, "annotation file not found")
-    text = _decode(path)
+    text, _ = decode_text(path.read_bytes(), path, what="annotation file")
     rows: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -133,7 +115,12 @@ def read_annotation(path) -> pd.DataFrame:
     rows = [(n, r) for n, r in rows if r]  # blank lines
     if len(rows) < 2:
         raise DataError(path, f"expected 2 header rows, the file has only {len(rows)} non-blank line(s)")
+    return rows
 
+
+def _header(path: Path, rows: list[tuple[int, list[str]]]) -> tuple[list[str], list[str], list[str]]:
+    """``(top, tops, subs)``: the first header row as written, and both header rows normalised with the
+    first-row names carried over their sub-columns (all as wide as the first row)."""
     (n1, top), (n2, sub) = rows[0], rows[1]
     if "numb" not in {_norm(c) for c in top}:
         raise DataError(path, f"line {n1} is not the KEMDy19 header: missing column 'Numb'")
@@ -148,37 +135,47 @@ def read_annotation(path) -> pd.DataFrame:
         sub = sub[:width]
     if width != EXPECTED_WIDTH:
         log.warning("%s: %d columns (KEMDy19 has %d); reading by header names", path, width, EXPECTED_WIDTH)
-
     # First-header names are written once over their sub-columns: carry them to the right.
     tops, current = [], ""
     for cell in top:
         if cell.strip():
             current = _norm(cell)
         tops.append(current)
-    subs = [_norm(c) for c in sub]
+    return top, tops, [_norm(c) for c in sub]
 
-    col_of: dict[str, int] = {}
-    for name, accepted, subname in _FIELDS:
-        hits = [i for i, (t, s) in enumerate(zip(tops, subs))
-                if t in accepted and (not subname or s == subname)]
-        shown = _DISPLAY[accepted[0]] + (f"/{subname.capitalize()}" if subname else "")
-        if not hits:
-            raise DataError(path, f"missing column '{shown}'")
-        if not subname:
-            # single-cell columns (Numb, Segment ID): the first cell of that header
-            firsts = [i for i in hits if top[i].strip()]
-            if len(firsts) > 1:
-                raise DataError(path, f"column '{shown}' appears {len(firsts)} times in the header")
-            hits = firsts or hits
-        elif len(hits) > 1:
-            raise DataError(path, f"column '{shown}' appears {len(hits)} times in the header")
-        col_of[name] = hits[0]
+
+def _field_column(path: Path, top: list[str], tops: list[str], subs: list[str], accepted,
+                  subname: str) -> int:
+    """The column of one ``_FIELDS`` entry; DataError when it is missing or repeated."""
+    hits = [i for i, (t, s) in enumerate(zip(tops, subs)) if t in accepted and (not subname or s == subname)]
+    shown = _DISPLAY[accepted[0]] + (f"/{subname.capitalize()}" if subname else "")
+    if not hits:
+        raise DataError(path, f"missing column '{shown}'")
+    if not subname:
+        # single-cell columns (Numb, Segment ID): the first cell of that header
+        firsts = [i for i in hits if top[i].strip()]
+        if len(firsts) > 1:
+            raise DataError(path, f"column '{shown}' appears {len(firsts)} times in the header")
+        hits = firsts or hits
+    elif len(hits) > 1:
+        raise DataError(path, f"column '{shown}' appears {len(hits)} times in the header")
+    return hits[0]
+
+
+def _columns(path: Path, top: list[str], tops: list[str], subs: list[str]) -> tuple[dict, dict]:
+    """``(field -> column, rater column name -> column)``."""
+    col_of = {name: _field_column(path, top, tops, subs, accepted, subname)
+              for name, accepted, subname in _FIELDS}
     rater_cols = {
         f"{t.replace(' ', '_')}_{s}": i
         for i, (t, s) in enumerate(zip(tops, subs))
         if t.startswith("eval") and s in ("emotion", "valence", "arousal")
     }
+    return col_of, rater_cols
 
+
+def _data_rows(path: Path, rows: list[tuple[int, list[str]]], width: int):
+    """``(cells, line numbers, data row numbers)`` of the data rows (empty rows skipped)."""
     data: list[list[str]] = []
     lines: list[int] = []
     row_no: list[int] = []
@@ -206,7 +203,11 @@ def read_annotation(path) -> pd.DataFrame:
         row_no.append(k)
     if n_blank:
         log.info("%s: skipped %d row(s) with only empty cells", path, n_blank)
+    return data, lines, row_no
 
+
+def _frame(path: Path, data, lines, row_no, col_of: dict, rater_cols: dict) -> pd.DataFrame:
+    """The data rows as typed columns; DataError for a non-numeric number or a repeated Numb."""
     out = pd.DataFrame({"line": np.asarray(lines, dtype=np.int64)})
     for name, idx in col_of.items():
         raw = pd.Series([r[idx].strip() for r in data], dtype=object)
@@ -224,14 +225,31 @@ def read_annotation(path) -> pd.DataFrame:
     out["numb"] = out["numb"].astype(np.int64)
     for name, idx in rater_cols.items():
         out[name] = pd.Series([r[idx].strip() for r in data], dtype=object).astype(str)
-
     dup = out["numb"].duplicated(keep=False)
     if dup.any():
         n = int(out.loc[dup, "numb"].iloc[0])
         at = out.loc[out["numb"] == n, "line"].tolist()
         raise DataError(path, f"Numb {n} appears on several rows (lines {', '.join(map(str, at))})")
-    cols = [f[0] for f in _FIELDS] + ["line"] + list(rater_cols)
-    return out[cols]
+    return out[[f[0] for f in _FIELDS] + ["line"] + list(rater_cols)]
+
+
+def read_annotation(path) -> pd.DataFrame:
+    """Read one KEMDy19 annotation file (two header rows) into one row per data line.
+
+    Columns: numb (int), wav_start, wav_end, ecg_start, ecg_end, eda_start, eda_end, temp_start,
+    temp_end (float; empty cell = NaN), segment_id, emotion_raw (str, stripped), valence, arousal
+    (float), line (1-based line number in the file), and the raters' raw cells as
+    ``{rater}_{emotion|valence|arousal}`` strings (e.g. ``eval01f_emotion``; not validated).
+    Header names match case-insensitively; CRLF or LF, optional BOM. Raises DataError naming the file
+    for a missing column, a missing or extra header row, a short row, a non-numeric number or a
+    repeated Numb.
+    """
+    path = Path(path)
+    rows = _read_rows(path)
+    top, tops, subs = _header(path, rows)
+    col_of, rater_cols = _columns(path, top, tops, subs)
+    data, lines, row_no = _data_rows(path, rows, len(top))
+    return _frame(path, data, lines, row_no, col_of, rater_cols)
 
 
 def parse_segment_id(segment_id: str) -> dict | None:
@@ -266,23 +284,49 @@ def _session_number(session: str) -> str:
     return m.group(1)
 
 
-def _pair_session(data_dir: Path, session: str, excluded: list[dict], summary: Counter) -> list[dict]:
-    """Read the F/M file pair of one session; return the speaker-perspective candidate rows."""
-    sess_no = _session_number(session)
-    frames = {}
+
+# ---------------------------------------------------------------------------------------------------
+# A session: the F/M file pair -> speaker-perspective rows
+
+
+def _read_pair(data_dir: Path, session: str, summary: Counter) -> dict[str, dict[int, dict]]:
+    """The rows of the session's F and M files by gender and Numb."""
+    by = {}
     for g in GENDERS:
         p = data_dir / "annotation" / f"{session}_{g}_res.csv"
         if not p.is_file():
             raise DataError(p, f"annotation file for the {'female' if g == 'F' else 'male'} participant "
                                f"of {session} not found")
-        frames[g] = read_annotation(p)
-        summary["rows_read"] += len(frames[g])
+        frame = read_annotation(p)
+        summary["rows_read"] += len(frame)
+        by[g] = {int(r["numb"]): r for r in frame.to_dict("records")}
+    return by
+
+
+def _candidate(session: str, n: int, fid: str, parsed: dict, by: dict, summary: Counter) -> dict:
+    """The speaker-perspective row of utterance ``fid`` (Numb ``n``), from its own speaker's file."""
+    own = by[parsed["speaker"]][n]
+    other = by["M" if parsed["speaker"] == "F" else "F"][n]
+    if not (np.allclose([own["wav_start"], own["wav_end"]], [other["wav_start"], other["wav_end"]],
+                        atol=1e-3, equal_nan=True)):
+        summary["wav_time_mismatch"] += 1
+    sess_prefix = fid.split("_", 1)[0]
+    folder = f"wav/{session}/{sess_prefix}_{parsed['dialogue']}"
+    return {
+        "segment_id": fid, "session": session, "dialogue": parsed["dialogue"],
+        "speaker": parsed["speaker"],
+        "wav_path": f"{folder}/{fid}.wav", "txt_path": f"{folder}/{fid}.txt",
+        "start": float(own["wav_start"]), "end": float(own["wav_end"]),
+        "emotion_raw": own["emotion_raw"], "valence": float(own["valence"]),
+        "arousal": float(own["arousal"]), "numb": int(n),
+    }
+
+
+def _pair_rows(session: str, by: dict, exclude, summary: Counter):
+    """``(candidates, mismatches)``: a row per paired Numb with one valid id, and the Numbs whose F and
+    M ids differ as ``(numb, F id, M id)``. Unpaired rows and bad ids are excluded."""
     names = {g: f"{session}_{g}_res.csv" for g in GENDERS}
-    by = {g: {int(r["numb"]): r for r in frames[g].to_dict("records")} for g in GENDERS}
-
-    def exclude(sid, reason, detail):
-        excluded.append({"segment_id": sid, "session": session, "reason": reason, "detail": detail})
-
+    sess_no = _session_number(session)
     candidates: list[dict] = []
     mismatches: list[tuple[int, str, str]] = []
     numbs = sorted(set(by["F"]) | set(by["M"]))
@@ -306,25 +350,14 @@ def _pair_session(data_dir: Path, session: str, excluded: list[dict], summary: C
         if parsed["sess"] != sess_no:
             exclude(fid, "bad_segment_id", f"Numb {n}: {fid} is listed in the {session} files")
             continue
-        own = by[parsed["speaker"]][n]
-        other = by["M" if parsed["speaker"] == "F" else "F"][n]
-        if not (np.allclose([own["wav_start"], own["wav_end"]], [other["wav_start"], other["wav_end"]],
-                            atol=1e-3, equal_nan=True)):
-            summary["wav_time_mismatch"] += 1
-        sess_prefix = fid.split("_", 1)[0]
-        folder = f"wav/{session}/{sess_prefix}_{parsed['dialogue']}"
-        candidates.append({
-            "segment_id": fid, "session": session, "dialogue": parsed["dialogue"],
-            "speaker": parsed["speaker"],
-            "wav_path": f"{folder}/{fid}.wav", "txt_path": f"{folder}/{fid}.txt",
-            "start": float(own["wav_start"]), "end": float(own["wav_end"]),
-            "emotion_raw": own["emotion_raw"], "valence": float(own["valence"]),
-            "arousal": float(own["arousal"]), "numb": int(n),
-        })
+        candidates.append(_candidate(session, n, fid, parsed, by, summary))
     summary["rows_paired"] += len(numbs)
     summary["speaker_rows"] += len(candidates)
+    return candidates, mismatches
 
-    # The same id on several rows: identical copies collapse to one, conflicting copies are all excluded.
+
+def _collapse_duplicates(session: str, candidates: list[dict], exclude, summary: Counter) -> list[dict]:
+    """The same id on several rows: identical copies collapse to one, conflicting copies are all excluded."""
     ids = Counter(c["segment_id"] for c in candidates)
     kept = []
     seen: set[str] = set()
@@ -344,11 +377,13 @@ def _pair_session(data_dir: Path, session: str, excluded: list[dict], summary: C
                 log.warning("%s: %s listed identically on Numb %s; kept once", session, sid, numb_list)
         else:
             exclude(sid, "duplicate_segment_id", f"Numb {c['numb']}: the copies on Numb {numb_list} disagree")
+    return kept
 
-    # Rows whose F and M ids disagree: excluded under each id that is not a valid utterance elsewhere.
-    valid_ids = {c["segment_id"] for c in candidates}
+
+def _exclude_mismatches(session: str, mismatches, valid_ids: set[str], exclude, summary: Counter) -> None:
+    """Rows whose F and M ids disagree: excluded under each id that is not a valid utterance elsewhere."""
     for n, fid, mid in mismatches:
-        detail = f"Numb {n}: {names['F']} has {fid!r}, {names['M']} has {mid!r}"
+        detail = f"Numb {n}: {session}_F_res.csv has {fid!r}, {session}_M_res.csv has {mid!r}"
         left = [s for s in dict.fromkeys([fid, mid]) if s not in valid_ids]
         if not left:
             summary["id_mismatch_rows_without_own_id"] += 1
@@ -356,6 +391,18 @@ def _pair_session(data_dir: Path, session: str, excluded: list[dict], summary: C
         for s in left:
             exclude(s, "id_mismatch", detail)
     summary["id_mismatch_rows"] += len(mismatches)
+
+
+def _pair_session(data_dir: Path, session: str, excluded: list[dict], summary: Counter) -> list[dict]:
+    """Read the F/M file pair of one session; return the speaker-perspective candidate rows."""
+    by = _read_pair(data_dir, session, summary)
+
+    def exclude(sid, reason, detail):
+        excluded.append({"segment_id": sid, "session": session, "reason": reason, "detail": detail})
+
+    candidates, mismatches = _pair_rows(session, by, exclude, summary)
+    kept = _collapse_duplicates(session, candidates, exclude, summary)
+    _exclude_mismatches(session, mismatches, {c["segment_id"] for c in candidates}, exclude, summary)
     return kept
 
 
@@ -373,7 +420,6 @@ def _resolve_ties(rows: list[dict], tie_policy: str, exclude, summary: dict) -> 
         else:
             labelled.append((r, labels))
     singles = Counter(labels[0] for _, labels in labelled if len(labels) == 1)
-    rank = {e: i for i, e in enumerate(EMOTIONS)}
     tie_rank = {e: i for i, e in enumerate(KEMDY19_TIE_ORDER)}
     out = []
     ties = summary["ties"]
@@ -392,11 +438,86 @@ def _resolve_ties(rows: list[dict], tie_policy: str, exclude, summary: dict) -> 
         if tie_policy == "first":
             chosen = labels[0]
         else:  # rarest among single-label rows; EMOTIONS order breaks equal counts
-            chosen = min(labels, key=lambda e: (singles[e], rank[e]))
+            chosen = min(labels, key=lambda e: (singles[e], CLASS_INDEX[e]))
         ties["resolved"][chosen] += 1
         r["emotion"] = chosen
         out.append(r)
     return out
+
+
+
+# ---------------------------------------------------------------------------------------------------
+# The index
+
+
+def _attach_media(data_dir: Path, candidates: list[dict], exclude) -> tuple[list[dict], Counter, int]:
+    """The rows whose wav and transcript exist, with ``text`` set; ``(rows, encodings, n_empty)``."""
+    encodings: Counter = Counter()
+    n_empty = 0
+    with_media = []
+    for r in candidates:
+        if not (data_dir / r["wav_path"]).is_file():
+            exclude(r, "missing_wav", r["wav_path"])
+            continue
+        txt = data_dir / r["txt_path"]
+        if not txt.is_file():
+            exclude(r, "missing_txt", r["txt_path"])
+            continue
+        try:
+            text, enc = read_transcript(txt)
+        except DataError as exc:
+            exclude(r, "unreadable_txt", exc.problem)
+            continue
+        encodings[enc] += 1
+        if not text:
+            n_empty += 1
+        r["text"] = text
+        with_media.append(r)
+    return with_media, encodings, n_empty
+
+
+def _summary(data_dir: Path, sessions: list[str], segments: pd.DataFrame, excl: pd.DataFrame, counts: Counter,
+             labels: dict, encodings: Counter, n_empty: int, tie_policy: str) -> dict:
+    """The JSON-ready summary of ``build_index``."""
+    ties = labels["ties"]
+    return {
+        "data_dir": str(data_dir),
+        "sessions": len(sessions),
+        "annotation_rows_read": int(counts["rows_read"]),
+        "annotation_rows_paired": int(counts["rows_paired"]),
+        "speaker_rows": int(counts["speaker_rows"]),
+        "segments": len(segments),
+        "excluded": len(excl),
+        "excluded_by_reason": {k: int(v) for k, v in sorted(Counter(excl["reason"]).items())},
+        "per_emotion": {e: int((segments["emotion"] == e).sum()) for e in EMOTIONS},
+        "per_speaker": {g: int((segments["speaker"] == g).sum()) for g in GENDERS},
+        "per_session": {s: int((segments["session"] == s).sum()) for s in sessions},
+        "transcript_encodings": dict(sorted(encodings.items())),
+        "empty_transcripts": n_empty,
+        "tie_policy": tie_policy,
+        "ties": {
+            "n": ties["n"],
+            "dropped": ties["dropped"],
+            "resolved": dict(sorted(ties["resolved"].items())),
+            "not_in_kemdy19_order": ties["not_in_kemdy19_order"],
+        },
+        "aliases_mapped": dict(sorted(labels["aliases"].items())),
+        "id_mismatch_rows": int(counts["id_mismatch_rows"]),
+        "id_mismatch_rows_without_own_id": int(counts["id_mismatch_rows_without_own_id"]),
+        "duplicate_rows_collapsed": int(counts["duplicate_rows_collapsed"]),
+        "wav_time_mismatch_rows": int(counts["wav_time_mismatch"]),
+    }
+
+
+def _log_summary(summary: dict, n_excluded: int) -> None:
+    log.info("%d sessions: %d annotation rows read, %d speaker rows, %d segments kept, %d excluded %s",
+             summary["sessions"], summary["annotation_rows_read"], summary["speaker_rows"],
+             summary["segments"], n_excluded, summary["excluded_by_reason"])
+    if summary["wav_time_mismatch_rows"]:
+        log.warning("%d utterances have different wav times in the F and M files (own file's times used)",
+                    summary["wav_time_mismatch_rows"])
+    log.info("emotions %s; transcripts %s (%d empty); ties %s", summary["per_emotion"],
+             summary["transcript_encodings"], summary["empty_transcripts"], summary["ties"])
 
 
 def build_index(data_dir, sessions, tie_policy: str = "first") -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -421,31 +542,10 @@ def build_index(data_dir, sessions, tie_policy: str = "first") -> tuple[pd.DataF
         excluded.append({"segment_id": r["segment_id"], "session": r["session"], "reason": reason,
                          "detail": detail})
 
-    encodings: Counter = Counter()
-    n_empty = 0
-    with_media = []
-    for r in candidates:
-        if not (data_dir / r["wav_path"]).is_file():
-            exclude(r, "missing_wav", r["wav_path"])
-            continue
-        txt = data_dir / r["txt_path"]
-        if not txt.is_file():
-            exclude(r, "missing_txt", r["txt_path"])
-            continue
-        try:
-            text, enc = read_transcript(txt)
-        except DataError as exc:
-            exclude(r, "unreadable_txt", exc.problem)
-            continue
-        encodings[enc] += 1
-        if not text:
-            n_empty += 1
-        r["text"] = text
-        with_media.append(r)
-
-    label_summary = {"aliases": Counter(),
-                     "ties": {"n": 0, "dropped": 0, "resolved": Counter(), "not_in_kemdy19_order": 0}}
-    rows = _resolve_ties(with_media, tie_policy, exclude, label_summary)
+    with_media, encodings, n_empty = _attach_media(data_dir, candidates, exclude)
+    labels = {"aliases": Counter(),
+              "ties": {"n": 0, "dropped": 0, "resolved": Counter(), "not_in_kemdy19_order": 0}}
+    rows = _resolve_ties(with_media, tie_policy, exclude, labels)
 
     segments = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
     segments = segments.sort_values("segment_id", kind="stable").reset_index(drop=True)
@@ -454,49 +554,16 @@ def build_index(data_dir, sessions, tie_policy: str = "first") -> tuple[pd.DataF
     excl = pd.DataFrame(excluded, columns=EXCLUDED_COLUMNS)
     excl = excl.sort_values(["session", "segment_id", "reason"], kind="stable").reset_index(drop=True)
 
-    if label_summary["ties"]["not_in_kemdy19_order"]:
+    if labels["ties"]["not_in_kemdy19_order"]:
         log.warning("%d tied labels are not listed in the KEMDy19 order %s",
-                    label_summary["ties"]["not_in_kemdy19_order"], KEMDY19_TIE_ORDER)
-    summary = {
-        "data_dir": str(data_dir),
-        "sessions": len(sessions),
-        "annotation_rows_read": int(counts["rows_read"]),
-        "annotation_rows_paired": int(counts["rows_paired"]),
-        "speaker_rows": int(counts["speaker_rows"]),
-        "segments": len(segments),
-        "excluded": len(excl),
-        "excluded_by_reason": {k: int(v) for k, v in sorted(Counter(excl["reason"]).items())},
-        "per_emotion": {e: int((segments["emotion"] == e).sum()) for e in EMOTIONS},
-        "per_speaker": {g: int((segments["speaker"] == g).sum()) for g in GENDERS},
-        "per_session": {s: int((segments["session"] == s).sum()) for s in sessions},
-        "transcript_encodings": dict(sorted(encodings.items())),
-        "empty_transcripts": n_empty,
-        "tie_policy": tie_policy,
-        "ties": {
-            "n": label_summary["ties"]["n"],
-            "dropped": label_summary["ties"]["dropped"],
-            "resolved": dict(sorted(label_summary["ties"]["resolved"].items())),
-            "not_in_kemdy19_order": label_summary["ties"]["not_in_kemdy19_order"],
-        },
-        "aliases_mapped": dict(sorted(label_summary["aliases"].items())),
-        "id_mismatch_rows": int(counts["id_mismatch_rows"]),
-        "id_mismatch_rows_without_own_id": int(counts["id_mismatch_rows_without_own_id"]),
-        "duplicate_rows_collapsed": int(counts["duplicate_rows_collapsed"]),
-        "wav_time_mismatch_rows": int(counts["wav_time_mismatch"]),
-    }
-    log.info("%d sessions: %d annotation rows read, %d speaker rows, %d segments kept, %d excluded %s",
-             len(sessions), summary["annotation_rows_read"], summary["speaker_rows"], len(segments),
-             len(excl), summary["excluded_by_reason"])
-    if summary["wav_time_mismatch_rows"]:
-        log.warning("%d utterances have different wav times in the F and M files (own file's times used)",
-                    summary["wav_time_mismatch_rows"])
-    log.info("emotions %s; transcripts %s (%d empty); ties %s", summary["per_emotion"],
-             summary["transcript_encodings"], n_empty, summary["ties"])
+                    labels["ties"]["not_in_kemdy19_order"], KEMDY19_TIE_ORDER)
+    summary = _summary(data_dir, sessions, segments, excl, counts, labels, encodings, n_empty, tie_policy)
+    _log_summary(summary, len(excl))
     return segments, excl, summary
 
 
 def index_dataset(data_dir, sessions, labels: dict, split: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """build_index + assign_split + check_no_leak: what the index_segments rule writes.
+    """build_index + assign_split + check_no_leak: the segment index with its split, exclusions, summary.
 
     ``labels`` is the config's ``labels`` section, ``split`` its ``split`` section. Raises DataError
     when no segment is left or the data cannot be split as asked.

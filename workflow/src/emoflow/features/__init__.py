@@ -1,0 +1,1 @@
+"""Feature extraction, one area per modality: ``bio`` (ECG, EDA, TEMP), ``text`` and ``audio``."""

@@ -28,13 +28,13 @@ import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..io import atomic_path, write_parquet, write_tsv
-from ..qc import check_missing, qc_table
+from ..qc import qc_table
 
 log = logging.getLogger(__name__)
 
@@ -109,36 +109,38 @@ def _normalise(x: np.ndarray, how: str) -> np.ndarray:
     raise ValueError(f"unknown normalisation {how!r}")
 
 
-def load_wav(path, *, sample_rate: int = 16000, max_seconds: float = 4.0, crop: str = "center",
-             normalize: str = "peak", min_seconds: float = 0.1) -> Clip:
-    """Load one WAV as a mono float32 array of ``max_seconds * sample_rate`` samples (see module doc)."""
+def _file_problem(path: Path):
+    """``(reason, orig_sample_rate)`` when the file cannot be used as it is (reason "" otherwise:
+    then the sample rate is that of the header)."""
     import soundfile as sf
 
-    if crop not in ("start", "center"):
-        raise ValueError(f"unknown crop policy {crop!r}")
-    if normalize not in ("peak", "rms", "none"):
-        raise ValueError(f"unknown normalisation {normalize!r}")
-    path = Path(path)
     if not path.is_file():
-        return Clip(None, "missing_wav")
+        return "missing_wav", 0
     size = path.stat().st_size
     if size == 0:
-        return Clip(None, "empty_wav")
+        return "empty_wav", 0
     try:
         shortfall = _riff_data_shortfall(path, size)
     except OSError:
-        return Clip(None, "unreadable_wav")
+        return "unreadable_wav", 0
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, OSError):
-        return Clip(None, "truncated_wav" if shortfall is not None else "unreadable_wav")
+        return ("truncated_wav" if shortfall is not None else "unreadable_wav"), 0
     orig_sr = int(info.samplerate)
     if info.format not in WAV_FORMATS:
-        return Clip(None, "not_wav", orig_sample_rate=orig_sr)
+        return "not_wav", orig_sr
     if info.subtype not in PCM_SUBTYPES:
-        return Clip(None, "not_pcm", orig_sample_rate=orig_sr)
+        return "not_pcm", orig_sr
     if shortfall:
-        return Clip(None, "truncated_wav", orig_sample_rate=orig_sr)
+        return "truncated_wav", orig_sr
+    return "", orig_sr
+
+
+def _read_mono(path: Path, orig_sr: int, min_seconds: float) -> Clip:
+    """The file's samples mixed to mono (in ``Clip.samples``, not yet fixed in length), or a reason."""
+    import soundfile as sf
+
     try:
         data, orig_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError):
@@ -151,6 +153,12 @@ def load_wav(path, *, sample_rate: int = 16000, max_seconds: float = 4.0, crop: 
     x = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     if not np.all(np.isfinite(x)):
         return Clip(None, "unreadable_wav", duration, orig_sr)
+    return Clip(x, "", duration, orig_sr)
+
+
+def _fixed_length(x: np.ndarray, orig_sr: int, sample_rate: int, max_seconds: float, crop: str,
+                  normalize: str) -> np.ndarray:
+    """Resample, crop, normalise and zero-pad to ``max_seconds * sample_rate`` float32 samples."""
     if orig_sr != sample_rate:
         import torch
         from torchaudio.functional import resample
@@ -160,128 +168,151 @@ def load_wav(path, *, sample_rate: int = 16000, max_seconds: float = 4.0, crop: 
     x = _normalise(_fit_length(x, length, crop), normalize)
     out = np.zeros(length, dtype=np.float32)
     out[: len(x)] = x
-    return Clip(out, "", duration, orig_sr)
+    return out
+
+
+def load_wav(path, *, sample_rate: int = 16000, max_seconds: float = 4.0, crop: str = "center",
+             normalize: str = "peak", min_seconds: float = 0.1) -> Clip:
+    """Load one WAV as a mono float32 array of ``max_seconds * sample_rate`` samples (see module doc)."""
+    if crop not in ("start", "center"):
+        raise ValueError(f"unknown crop policy {crop!r}")
+    if normalize not in ("peak", "rms", "none"):
+        raise ValueError(f"unknown normalisation {normalize!r}")
+    path = Path(path)
+    reason, orig_sr = _file_problem(path)
+    if reason:
+        return Clip(None, reason, orig_sample_rate=orig_sr)
+    clip = _read_mono(path, orig_sr, min_seconds)
+    if not clip.ok:
+        return clip
+    samples = _fixed_length(clip.samples, clip.orig_sample_rate, sample_rate, max_seconds, crop, normalize)
+    return Clip(samples, "", clip.duration_s, clip.orig_sample_rate)
 
 
 # ---------------------------------------------------------------------------------------------
 # Per-session extraction and gathering
 
 
-def _save_npy(array: np.ndarray, path) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a path
-            np.save(f, array)
+class SessionAudio(NamedTuple):
+    """One session's clips: float16 ``[n, samples]`` array (NaN rows for unusable clips) + index."""
+
+    array: np.ndarray
+    index: pd.DataFrame
 
 
-def session_segments(segments: pd.DataFrame, session: str) -> pd.DataFrame:
+class GatheredAudio(NamedTuple):
+    """Every segment's clip: float16 array, index by segment_id (``GATHERED_COLUMNS``), QC table."""
+
+    array: np.ndarray
+    index: pd.DataFrame
+    qc: pd.DataFrame
+
+
+def _require(df: pd.DataFrame, cols, source) -> None:
+    for col in cols:
+        if col not in df.columns:
+            raise DataError(source, f"missing column {col!r}")
+
+
+def session_segments(segments: pd.DataFrame, session: str, source="segments.parquet") -> pd.DataFrame:
     """The session's segments in segment_id order (the row order of its array)."""
+    _require(segments, ("segment_id", "session", "wav_path"), source)
     part = segments[segments["session"] == session]
     return part.sort_values("segment_id", kind="stable").reset_index(drop=True)
 
 
-def extract_session(segments_path, session: str, data_dir, out_array, out_index, *, sample_rate: int,
-                    max_seconds: float, crop: str, normalize: str, min_seconds: float) -> pd.DataFrame:
-    """The audio_features rule: one session's clips -> float16 [n, samples] array + index parquet."""
-    segments = pd.read_parquet(segments_path)
-    for col in ("segment_id", "session", "wav_path"):
-        if col not in segments.columns:
-            raise DataError(segments_path, f"missing column {col!r}")
-    part = session_segments(segments, session)
+def extract_session(part: pd.DataFrame, wav_files: Sequence, session: str, *, sample_rate: int,
+                    max_seconds: float, crop: str, normalize: str, min_seconds: float) -> SessionAudio:
+    """One session's clips (``part`` from ``session_segments``; ``wav_files`` the file of each row)."""
     length = n_samples(sample_rate, max_seconds)
     array = np.full((len(part), length), np.nan, dtype=np.float16)
     rows = []
-    for i, (sid, rel) in enumerate(zip(part["segment_id"], part["wav_path"])):
-        clip = load_wav(Path(data_dir) / str(rel), sample_rate=sample_rate, max_seconds=max_seconds,
-                        crop=crop, normalize=normalize, min_seconds=min_seconds)
+    for i, (sid, path) in enumerate(zip(part["segment_id"], wav_files)):
+        clip = load_wav(path, sample_rate=sample_rate, max_seconds=max_seconds, crop=crop,
+                        normalize=normalize, min_seconds=min_seconds)
         if clip.ok:
             array[i] = clip.samples.astype(np.float16)
         else:
-            log.warning("%s: %s (%s)", sid, clip.reason, rel)
+            log.warning("%s: %s (%s)", sid, clip.reason, path)
         rows.append({"segment_id": sid, "row": i, "ok": clip.ok, "reason": clip.reason,
                      "duration_s": clip.duration_s, "orig_sample_rate": clip.orig_sample_rate})
     index = pd.DataFrame(rows, columns=INDEX_COLUMNS).astype(
         {"segment_id": str, "row": np.int64, "ok": bool, "reason": str, "duration_s": np.float64,
          "orig_sample_rate": np.int64})
     log.info("%s: %d clips, %d usable, %d samples each", session, len(index), int(index["ok"].sum()), length)
-    _save_npy(array, out_array)
-    write_parquet(index, out_index)
-    return index
+    return SessionAudio(array, index)
 
 
-def gather_sessions(segments_path, arrays, indexes, out_array, out_index, out_qc, *,
-                    max_missing: float) -> pd.DataFrame:
-    """The gather_audio rule: per-session arrays in the given (session) order -> one array + index.
-
-    Every segment of segments.parquet gets a row; one no session extracted is ``not_extracted`` (NaN
-    row). The output array is written through a memory map, one session at a time.
-    """
-    from numpy.lib.format import open_memmap
-
-    segments = pd.read_parquet(segments_path)
-    if len(arrays) != len(indexes):
-        raise ValueError("arrays and indexes differ in length")
-    parts, width = [], None
-    for arr_path, idx_path in zip(arrays, indexes):
-        arr = np.load(arr_path, mmap_mode="r")
-        idx = pd.read_parquet(idx_path)
+def _check_sessions(sessions: Sequence[tuple[str, np.ndarray, pd.DataFrame]]) -> int:
+    """The common clip width (0 without sessions); DataError for an array that does not fit."""
+    width = None
+    for name, arr, idx in sessions:
         if arr.ndim != 2 or len(arr) != len(idx):
-            raise DataError(arr_path, f"array shape {arr.shape} does not match its index ({len(idx)} rows)")
+            raise DataError(name, f"array shape {arr.shape} does not match its index ({len(idx)} rows)")
         if width is None:
             width = arr.shape[1]
         elif arr.shape[1] != width:
-            raise DataError(arr_path, f"{arr.shape[1]} samples per clip, other sessions have {width}")
-        parts.append((arr_path, idx))
-    width = width or 0
-    for col in ("segment_id", "session"):
-        if col not in segments.columns:
-            raise DataError(segments_path, f"missing column {col!r}")
-    known = set(segments["segment_id"].astype(str))
-    session_of = dict(zip(segments["segment_id"].astype(str), segments["session"].astype(str)))
+            raise DataError(name, f"{arr.shape[1]} samples per clip, other sessions have {width}")
+    return width or 0
 
+
+def _stacked_index(sessions, known: set[str], source) -> pd.DataFrame:
+    """The session indexes one after the other, ``row`` renumbered to the gathered array."""
     pieces, offset = [], 0
-    for arr_path, idx in parts:
+    for name, _, idx in sessions:
         idx = idx.copy()
         stray = ~idx["segment_id"].astype(str).isin(known)
         if stray.any():
-            raise DataError(arr_path, f"{int(stray.sum())} segment(s) not in {segments_path}, e.g. "
-                                      f"{idx.loc[stray, 'segment_id'].iloc[0]} (stale per-session output?)")
+            raise DataError(name, f"{int(stray.sum())} segment(s) not in {source}, e.g. "
+                                  f"{idx.loc[stray, 'segment_id'].iloc[0]} (stale per-session output?)")
         if not np.array_equal(idx["row"].to_numpy(), np.arange(len(idx))):
-            raise DataError(arr_path, "index rows are not 0..n-1 in order")
+            raise DataError(name, "index rows are not 0..n-1 in order")
         idx["row"] = offset + np.arange(len(idx), dtype=np.int64)
         offset += len(idx)
-        pieces.append((arr_path, idx))
-    if pieces:
-        index = pd.concat([p[1] for p in pieces], ignore_index=True)
-    else:
-        index = pd.DataFrame(columns=INDEX_COLUMNS)
+        pieces.append(idx)
+    index = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=INDEX_COLUMNS)
     dup = index["segment_id"].duplicated()
     if dup.any():
-        raise DataError(out_index, f"segment {index.loc[dup, 'segment_id'].iloc[0]} appears in two sessions")
+        sid = index.loc[dup, "segment_id"].iloc[0]
+        where = [name for name, _, idx in sessions if (idx["segment_id"].astype(str) == str(sid)).any()]
+        raise DataError(where[-1], f"segment {sid} appears in two sessions (also in {where[0]})")
+    return index
+
+
+def _add_not_extracted(index: pd.DataFrame, known: set[str]) -> pd.DataFrame:
+    """Rows (``not_extracted``) for the segments no session covers, after the sessions' rows."""
     missing = sorted(known - set(index["segment_id"].astype(str)))
-    if missing:
-        log.warning("%d segment(s) were not extracted by any session job, e.g. %s", len(missing), missing[0])
-        extra = pd.DataFrame({"segment_id": missing, "row": offset + np.arange(len(missing), dtype=np.int64),
-                              "ok": False, "reason": "not_extracted", "duration_s": np.nan,
-                              "orig_sample_rate": 0})
-        index = pd.concat([index, extra], ignore_index=True)
-    total = len(index)
+    if not missing:
+        return index
+    log.warning("%d segment(s) were not extracted by any session job, e.g. %s", len(missing), missing[0])
+    offset = len(index)
+    extra = pd.DataFrame({"segment_id": missing, "row": offset + np.arange(len(missing), dtype=np.int64),
+                          "ok": False, "reason": "not_extracted", "duration_s": np.nan,
+                          "orig_sample_rate": 0})
+    return pd.concat([index, extra], ignore_index=True)
 
-    with atomic_path(out_array) as tmp:
-        out = open_memmap(tmp, mode="w+", dtype=np.float16, shape=(total, width))
-        for arr_path, idx in pieces:
-            if len(idx):
-                start = int(idx["row"].iloc[0])
-                out[start : start + len(idx)] = np.load(arr_path, mmap_mode="r")
-        if missing:
-            out[offset:total] = np.nan
-        out.flush()
-        del out
 
+def gather_sessions(segments: pd.DataFrame, sessions: Sequence[tuple[str, np.ndarray, pd.DataFrame]],
+                    source="segments.parquet") -> GatheredAudio:
+    """Per-session ``(name, array, index)`` in the given (session) order -> one array + index + QC.
+
+    Every segment of the segment index gets a row; one no session extracted is ``not_extracted`` (NaN
+    row). ``name`` (the array's file) and ``source`` (the segment index) name the files in errors.
+    """
+    width = _check_sessions(sessions)
+    _require(segments, ("segment_id", "session"), source)
+    known = set(segments["segment_id"].astype(str))
+    session_of = dict(zip(segments["segment_id"].astype(str), segments["session"].astype(str)))
+    index = _stacked_index(sessions, known, source)
+    n_extracted = len(index)
+    index = _add_not_extracted(index, known)
+    array = np.zeros((len(index), width), dtype=np.float16)
+    start = 0
+    for _, arr, idx in sessions:
+        array[start : start + len(idx)] = arr
+        start += len(idx)
+    array[n_extracted:] = np.nan
     index["session"] = index["segment_id"].map(session_of).astype(str)
     index = index.astype({"segment_id": str, "row": np.int64, "ok": bool, "reason": str,
                           "duration_s": np.float64, "orig_sample_rate": np.int64})[GATHERED_COLUMNS]
-    write_parquet(index, out_index)
-    qc = qc_table("audio", index["ok"], index["reason"])
-    write_tsv(qc, out_qc)
-    check_missing("audio", index["ok"], max_missing)
-    return index
+    return GatheredAudio(array, index, qc_table("audio", index["ok"], index["reason"]))

@@ -32,10 +32,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .biosignals import Recording
+from .base import Recording
 
 log = logging.getLogger(__name__)
 
+#: ECG rows are ``elapsed,value,clock[,SegID]``.
+FIELDS = ("elapsed", "value")
 FEATURES = ["ecg_mean_nn", "ecg_sdnn", "ecg_rmssd", "ecg_nn50", "ecg_n_beats"]
 PEAK_METHOD = {"biosppy": "gamboa2008"}
 MIN_BLOCK_S = 1.0
@@ -49,6 +51,43 @@ def extra_columns(rec: Recording | None, settings: Mapping) -> dict:
     return {}
 
 
+def qc_notes(extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]:
+    return []
+
+
+def _blocks_in_use(blocks: np.ndarray, needed: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """Which blocks any of the row ranges ``needed = (start, stop)`` touches (all when None)."""
+    if needed is None:
+        return np.ones(len(blocks), dtype=bool)
+    first_block = np.searchsorted(blocks[:, 1], needed[0], side="right")
+    last_block = np.searchsorted(blocks[:, 0], needed[1] - 1, side="right") - 1
+    used = np.zeros(len(blocks) + 1, dtype=np.int64)
+    np.add.at(used, first_block, 1)
+    np.add.at(used, last_block + 1, -1)
+    return np.cumsum(used)[:-1] > 0
+
+
+def _block_peaks(rec: Recording, a: int, b: int, clean_method: str, peak_method: str):
+    """``(peak rows relative to a, number of neurokit2 warnings)`` of the rows ``[a, b)``; None when the
+    block is flat or the detector fails on it (no beats there)."""
+    import neurokit2 as nk
+
+    x = rec.value[a:b]
+    if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x[0]))):
+        return None  # flat: no beats
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cleaned = nk.ecg_clean(x, sampling_rate=rec.fs, method=clean_method)
+            _, info = nk.ecg_peaks(cleaned, sampling_rate=rec.fs, method=peak_method)
+        except (ValueError, IndexError, np.linalg.LinAlgError) as exc:
+            # e.g. a detector whose windows exceed a short block: that block has no beats
+            log.warning("%s: lines %d-%d: R-peak detection failed (%s); no beats there",
+                        rec.path, rec.line(a), rec.line(b - 1), exc)
+            return None
+    return np.unique(np.asarray(info["ECG_R_Peaks"], dtype=np.int64)), len(caught)
+
+
 def detect_peaks(
     rec: Recording, clean_method: str = "neurokit", needed: tuple[np.ndarray, np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -57,41 +96,20 @@ def detect_peaks(
     ``needed`` (row ranges ``(start, stop)``) skips blocks that no range touches: they could not
     contribute a beat to any segment.
     """
-    import neurokit2 as nk
-
-    fs = rec.fs
     peak_method = PEAK_METHOD.get(clean_method, clean_method)
     blocks = rec.blocks()
-    if needed is not None:
-        first_block = np.searchsorted(blocks[:, 1], needed[0], side="right")
-        last_block = np.searchsorted(blocks[:, 0], needed[1] - 1, side="right") - 1
-        used = np.zeros(len(blocks) + 1, dtype=np.int64)
-        np.add.at(used, first_block, 1)
-        np.add.at(used, last_block + 1, -1)
-        use = np.cumsum(used)[:-1] > 0
-    else:
-        use = np.ones(len(blocks), dtype=bool)
-    min_len = max(int(np.ceil(MIN_BLOCK_S * fs)), 8)
+    use = _blocks_in_use(blocks, needed)
+    min_len = max(int(np.ceil(MIN_BLOCK_S * rec.fs)), 8)
     peaks, block_of = [], []
     n_warn = 0
     for k, (a, b) in enumerate(blocks):
         if b - a < min_len or not use[k]:
             continue
-        x = rec.value[a:b]
-        if np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x[0]))):
-            continue  # flat: no beats
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                cleaned = nk.ecg_clean(x, sampling_rate=fs, method=clean_method)
-                _, info = nk.ecg_peaks(cleaned, sampling_rate=fs, method=peak_method)
-            except (ValueError, IndexError, np.linalg.LinAlgError) as exc:
-                # e.g. a detector whose windows exceed a short block: that block has no beats
-                log.warning("%s: lines %d-%d: R-peak detection failed (%s); no beats there",
-                            rec.path, rec.line(a), rec.line(b - 1), exc)
-                continue
-        n_warn += len(caught)
-        p = np.unique(np.asarray(info["ECG_R_Peaks"], dtype=np.int64))
+        found = _block_peaks(rec, a, b, clean_method, peak_method)
+        if found is None:
+            continue
+        p, warned = found
+        n_warn += warned
         if p.size:
             peaks.append(a + p)
             block_of.append(np.full(p.size, k, dtype=np.int64))

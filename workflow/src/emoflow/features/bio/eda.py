@@ -29,11 +29,13 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from .biosignals import Recording, segment_matrices
+from ...errors import DataError
+from .base import Recording, segment_matrices
 
 log = logging.getLogger(__name__)
 
+#: EDA rows are ``value,elapsed,clock[,SegID]``.
+FIELDS = ("value", "elapsed")
 LOG_FLOOR = 1e-12
 MIN_BINS_PER_BAND = 4
 
@@ -62,6 +64,24 @@ def extra_columns(rec: Recording | None, settings: Mapping) -> dict:
         return {"eda_band_hi_hz": np.nan}
     edges, _ = band_edges(settings, rec.fs, rec.path)
     return {"eda_band_hi_hz": float(edges[-1])}
+
+
+def qc_notes(extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]:
+    """One note per upper band edge used (``band_hi=<Hz>``, with ``clamped_from=<Hz>`` when the
+    configured edge was above Nyquist) and how many segments it applies to."""
+    hi_used = pd.to_numeric(extra["eda_band_hi_hz"], errors="coerce")
+    configured = float(settings.get("band", (0.05, 5.0))[1])
+    rows = []
+    for hi, count in sorted(hi_used.dropna().round(6).value_counts().items()):
+        reason = f"band_hi={hi:g}Hz"
+        if hi < configured - 1e-9:
+            reason += f" clamped_from={configured:g}Hz (Nyquist)"
+        rows.append({"modality": "eda", "status": "note", "reason": reason, "n_segments": int(count),
+                     "fraction": count / n_total if n_total else 0.0})
+        if hi < configured - 1e-9:
+            log.warning("EDA band upper edge clamped from %g Hz to Nyquist %g Hz for %d segments",
+                        configured, hi, count)
+    return rows
 
 
 def _window(kind: str, lengths: np.ndarray, width: int) -> np.ndarray:

@@ -19,8 +19,10 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .biosignals import Recording, segment_matrices
+from .base import Recording, segment_matrices
 
+#: TEMP rows are ``value,elapsed,clock[,SegID]``.
+FIELDS = ("value", "elapsed")
 FEATURES = ["temp_mean", "temp_var", "temp_slope", "temp_intercept"]
 
 
@@ -30,6 +32,10 @@ def feature_columns(settings: Mapping) -> list[str]:
 
 def extra_columns(rec: Recording | None, settings: Mapping) -> dict:
     return {}
+
+
+def qc_notes(extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]:
+    return []
 
 
 def trend(mat: np.ndarray, tmat: np.ndarray, mask: np.ndarray, lengths: np.ndarray) -> np.ndarray:

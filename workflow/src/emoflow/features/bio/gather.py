@@ -1,0 +1,172 @@
+"""Join the per-participant bio feature parts onto every segment; QC table and missing-fraction check.
+
+Every segment of the segment index gets one row (index order), joined on ``segment_id``. A segment
+that no part of a signal covers is missing for that signal with reason ``not_extracted``. Output
+columns: segment_id, the feature columns of every signal (``registry.SIGNALS`` order: ECG, EDA bands,
+EDA level, TEMP), then ``{signal}_ok`` / ``{signal}_reason`` per signal. Missing values are NaN, never
+zero.
+
+The QC table stacks ``qc.qc_table`` per signal and then the signals' ``qc_notes`` (for EDA: the upper
+band edge actually used, see ``eda.qc_notes``).
+
+The signal modules are loaded by name through ``registry`` (this module imports none of them).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Mapping, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ... import qc
+from ...constants import session_participants
+from ...errors import DataError, QCError
+from . import registry
+
+log = logging.getLogger(__name__)
+
+_PART = re.compile(r"(?P<signal>" + "|".join(map(re.escape, registry.SIGNALS))
+                   + r")/(?P<participant>Sess\d+[FM])\.parquet$")
+
+
+class GatheredBio(NamedTuple):
+    features: pd.DataFrame
+    qc: pd.DataFrame
+
+
+def feature_columns(settings: Mapping[str, Mapping]) -> list[str]:
+    """The feature columns of every signal, in output order (``settings``: ``config["bio"]``)."""
+    cols = []
+    for s in registry.SIGNALS:
+        cols += registry.load(s).feature_columns(settings.get(s, {}))
+    return cols
+
+
+def _participant_of(segments: pd.DataFrame) -> pd.Series:
+    """The participant file (``Sess01F``) of each segment: its session and speaker."""
+    sessions = segments["session"].astype(str)
+    lookup = {(s, p[-1]): p for s in sessions.unique() for p in session_participants(s)}
+    keys = zip(sessions, segments["speaker"].astype(str))
+    return pd.Series([lookup[k] for k in keys], index=segments.index, dtype=object)
+
+
+def _group_parts(parts: Mapping[str, pd.DataFrame]) -> dict[str, list[tuple[str, pd.DataFrame]]]:
+    """The parts by signal; a part's name is its path ``.../{signal}/{participant}.parquet``."""
+    by_signal: dict[str, list[tuple[str, pd.DataFrame]]] = {s: [] for s in registry.SIGNALS}
+    for name, frame in parts.items():
+        m = _PART.search(Path(name).as_posix())
+        if not m:
+            expected = "|".join(registry.SIGNALS)
+            raise DataError(name, f"not a bio feature part (expected .../{{{expected}}}/"
+                                  "SessSS{F|M}.parquet)")
+        by_signal[m["signal"]].append((name, frame))
+    return by_signal
+
+
+def _segment_frame(segments: pd.DataFrame, source) -> pd.DataFrame:
+    out = segments[["segment_id"]].copy().reset_index(drop=True)
+    out["segment_id"] = out["segment_id"].astype(str)
+    if out["segment_id"].duplicated().any():
+        dup = out.loc[out["segment_id"].duplicated(), "segment_id"].iloc[0]
+        raise DataError(source, f"segment_id {dup!r} appears more than once")
+    return out
+
+
+def _stack_parts(signal: str, frames: list[tuple[str, pd.DataFrame]], keep: list[str]) -> pd.DataFrame:
+    """The parts of one signal stacked (columns ``keep``); DataError for stale or overlapping parts."""
+    for name, f in frames:
+        missing_cols = [c for c in keep if c not in f.columns]
+        if missing_cols:
+            raise DataError(name, f"a part lacks columns {missing_cols} (stale?)")
+    part = (pd.concat([f[keep] for _, f in frames], ignore_index=True) if frames
+            else pd.DataFrame(columns=keep))
+    part["segment_id"] = part["segment_id"].astype(str)
+    if part["segment_id"].duplicated().any():
+        dup = part.loc[part["segment_id"].duplicated(), "segment_id"].iloc[0]
+        where = Path(frames[0][0]).parent if frames else signal
+        raise DataError(where, f"segment {dup!r} is in more than one part")
+    return part
+
+
+def _join_signal(out: pd.DataFrame, signal: str, cols: list[str], part: pd.DataFrame) -> pd.DataFrame:
+    """Set the signal's feature, ok and reason columns of ``out``; returns the part joined to ``out``."""
+    extra = int((~part["segment_id"].isin(out["segment_id"])).sum())
+    if extra:
+        log.warning("%s: %d part rows are not in segments.parquet (ignored)", signal, extra)
+    merged = out[["segment_id"]].merge(part, on="segment_id", how="left", validate="one_to_one")
+    absent = merged[f"{signal}_ok"].isna().to_numpy()
+    for c in cols:
+        out[c] = pd.to_numeric(merged[c], errors="coerce").astype(np.float64).to_numpy()
+    out[f"{signal}_ok"] = merged[f"{signal}_ok"].astype("boolean").fillna(False).astype(bool).to_numpy()
+    reason = merged[f"{signal}_reason"].astype(object).to_numpy().copy()
+    reason[absent] = "not_extracted"
+    reason = np.where(out[f"{signal}_ok"].to_numpy(), "", reason).astype(object)
+    out[f"{signal}_reason"] = pd.Series(reason, dtype=object).fillna("unknown").to_numpy()
+    n_absent = int(absent.sum())
+    if n_absent:
+        log.warning("%s: %d segments are in no part (not_extracted)", signal, n_absent)
+    return merged
+
+
+def gather_bio(segments: pd.DataFrame, parts: Mapping[str, pd.DataFrame], settings: Mapping[str, Mapping],
+               source="segments.parquet") -> GatheredBio:
+    """``(features, qc)`` from the segment index and the parts (path -> frame of that part file).
+
+    ``settings`` is ``config["bio"]`` (per-signal sections); ``source`` names the segment index in
+    error messages.
+    """
+    by_signal = _group_parts(parts)
+    out = _segment_frame(segments, source)
+    ok_cols: list[str] = []
+    qc_tables = []
+    extras = {}
+    for s in registry.SIGNALS:
+        sig, st = registry.load(s), settings.get(s, {})
+        cols = sig.feature_columns(st)
+        extra_cols = list(sig.extra_columns(None, st))
+        part = _stack_parts(s, by_signal[s], ["segment_id", *cols, f"{s}_ok", f"{s}_reason", *extra_cols])
+        extras[s] = _join_signal(out, s, cols, part)[extra_cols]
+        ok_cols += [f"{s}_ok", f"{s}_reason"]
+        qc_tables.append(qc.qc_table(s, out[f"{s}_ok"], out[f"{s}_reason"]))
+    notes = []
+    for s in registry.SIGNALS:
+        notes += registry.load(s).qc_notes(extras[s], settings.get(s, {}), len(out))
+    qc_tables.append(pd.DataFrame(notes, columns=qc.QC_COLUMNS))
+    out = out[["segment_id", *feature_columns(settings), *ok_cols]]
+    return GatheredBio(out, pd.concat(qc_tables, ignore_index=True))
+
+
+def missing_detail(segments: pd.DataFrame, features: pd.DataFrame, signal: str, top: int = 5) -> str:
+    """Which participant files contribute most of a signal's missing segments."""
+    part = _participant_of(segments).reset_index(drop=True)
+    miss = ~features[f"{signal}_ok"].to_numpy()
+    if not miss.any():
+        return ""
+    df = pd.DataFrame({"participant": part[miss].to_numpy(),
+                       "reason": features.loc[miss, f"{signal}_reason"].to_numpy()})
+    total = int(miss.sum())
+    counts = df.groupby("participant")["reason"].agg(["size", lambda r: r.value_counts().to_dict()])
+    counts.columns = ["n", "reasons"]
+    counts = counts.sort_values("n", ascending=False).head(top)
+    items = []
+    for participant, row in counts.iterrows():
+        reasons = ", ".join(f"{k} {v}" for k, v in row["reasons"].items())
+        items.append(f"{registry.raw_relpath(signal, participant)}: {row['n']} ({reasons})")
+    return f"Most missing segments ({total} in all) come from: " + "; ".join(items)
+
+
+def check_bio_missing(segments: pd.DataFrame, features: pd.DataFrame, max_missing: Mapping) -> None:
+    """``qc.check_missing`` per signal; one QCError listing every signal over its limit."""
+    errors = []
+    for s in registry.SIGNALS:
+        try:
+            qc.check_missing(s, features[f"{s}_ok"], float(max_missing[s]),
+                             detail=missing_detail(segments, features, s))
+        except QCError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise QCError(" | ".join(errors))
