@@ -121,13 +121,15 @@ def outputs(seed_dir: Path) -> dict:
     return {k: str(seed_dir / v) for k, v in names.items()}
 
 
+# Every key the config schema gives a training section (no code defaults exist to fall back on).
+_PLAIN = {"schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0, "select": "f1"}
 BIO_PARAMS = {"batch_size": 16, "lr": 0.01, "epochs": 12, "weight_decay": 1e-4, "patience": 0,
-              "class_weights": False, "device": "cpu", "hidden": [32, 16], "dropout": 0.1}
+              "class_weights": False, "device": "cpu", "hidden": [32, 16], "dropout": 0.1, **_PLAIN}
 AUDIO_PARAMS = {"batch_size": 16, "lr": 0.003, "epochs": 3, "weight_decay": 1e-4, "patience": 0,
                 "class_weights": False, "device": "cpu", "arch": "small", "sample_rate": SAMPLE_RATE,
-                "max_seconds": N_SAMPLES / SAMPLE_RATE}
+                "max_seconds": N_SAMPLES / SAMPLE_RATE, **_PLAIN}
 TEXT_PARAMS = {"batch_size": 16, "lr": 0.003, "epochs": 3, "weight_decay": 0.01, "patience": 0,
-               "class_weights": False, "device": "cpu"}
+               "class_weights": False, "device": "cpu", **_PLAIN}
 
 
 def run_script(path: Path, smk) -> None:

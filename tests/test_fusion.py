@@ -1,11 +1,14 @@
 """Late fusion: known answers per method, join by key, mismatches, no leakage from the test rows."""
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from _model_data import run_script
 from emoflow.constants import EMOTIONS, PROB_COLUMNS
 from emoflow.errors import DataError
 from emoflow.fusion import (
@@ -15,11 +18,31 @@ from emoflow.fusion import (
     fuse,
     fuse_details,
     product_pool,
-    run_setting,
     segments_prior,
     simplex_grid,
-    smoothed_prior,
 )
+from emoflow.metrics import class_prior as smoothed_prior
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
+
+
+def run_setting(paths, modalities, method, seed, setting, out_predictions, out_metrics, out_confusion=None, *,
+                calibrate=False, segments_path=None):
+    """Run the fuse script (rule ``fuse``); returns the metrics it wrote."""
+    out_metrics = Path(out_metrics)
+    log = out_metrics.with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    smk = SimpleNamespace(
+        scriptdir=str(SCRIPTS), rule="fuse", threads=1, log=[str(log)], wildcards=SimpleNamespace(setting=setting),
+        input=SimpleNamespace(predictions=list(paths), segments=str(segments_path or "no-segments.parquet")),
+        params=SimpleNamespace(method=method, calibrate=calibrate, modalities=list(modalities), seed=seed),
+        output=SimpleNamespace(predictions=str(out_predictions), metrics=str(out_metrics),
+                               confusion=str(out_confusion or out_metrics.with_suffix(".png"))))
+    try:
+        run_script(SCRIPTS / "fuse.py", smk)
+    except SystemExit:
+        raise DataError(setting, log.read_text()) from None
+    return json.loads(out_metrics.read_text())
 
 K = len(EMOTIONS)
 

@@ -5,15 +5,16 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-import _model_data as D
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
 
+import _model_data as D
 from emoflow.constants import EMOTIONS, PROB_COLUMNS
 from emoflow.errors import DataError
+from emoflow.metrics import class_prior
 from emoflow.models import audio, bio, text
 from emoflow.models import training as T
 from emoflow.predictions import read_predictions
@@ -38,19 +39,39 @@ def data(tmp_path_factory):
                            bad_audio=(train_id, test_id))
 
 
+def run_train(modality: str, out: Path, inputs: dict, params: dict, seed: int):
+    """Run the train script (rule ``train``) as Snakemake would; returns the checkpoint's training record.
+
+    A DataError inside the job ends it with a clear line in the log; here it is raised again."""
+    out.mkdir(parents=True, exist_ok=True)
+    log = out.parent / f"{out.name}.train.log"
+    encoder = {"bio": "mlp", "audio": "cnn", "text": "bert"}[modality]
+    smk = SimpleNamespace(
+        scriptdir=str(SCRIPTS), rule="train", threads=1, log=[str(log)],
+        wildcards=SimpleNamespace(modality=modality, seed=str(seed)),
+        input=SimpleNamespace(**{k: str(v) for k, v in inputs.items()}),
+        output=SimpleNamespace(**D.outputs(out)), params=SimpleNamespace(train=params, encoder=encoder, seed=seed))
+    try:
+        D.run_script(SCRIPTS / "train.py", smk)
+    except SystemExit:
+        raise DataError(out, log.read_text()) from None
+    cfg = json.loads((out / "config.json").read_text())
+    return SimpleNamespace(**(cfg["emoflow"] if modality == "text" else cfg))
+
+
 def train_bio(data, out: Path, seed=0, segments=None, features=None, **params):
-    return bio.train(segments or data.segments, features or data.bio, D.outputs(out),
+    return run_train("bio", out, {"segments": segments or data.segments, "features": features or data.bio},
                      {**D.BIO_PARAMS, **params}, seed)
 
 
 def train_audio(data, out: Path, seed=0, segments=None, array=None, table=None, **params):
-    return audio.train(segments or data.segments, array or data.audio_array, table or data.audio_table,
-                       D.outputs(out), {**D.AUDIO_PARAMS, **params}, seed)
+    return run_train("audio", out, {"segments": segments or data.segments, "array": array or data.audio_array,
+                                    "index": table or data.audio_table}, {**D.AUDIO_PARAMS, **params}, seed)
 
 
 def train_text(data, out: Path, seed=0, segments=None, features=None, **params):
-    return text.train(segments or data.segments, features or data.text, data.backbone, D.outputs(out),
-                      {**D.TEXT_PARAMS, **params}, seed)
+    return run_train("text", out, {"segments": segments or data.segments, "features": features or data.text,
+                                   "backbone": data.backbone}, {**D.TEXT_PARAMS, **params}, seed)
 
 
 TRAINERS = {"bio": train_bio, "audio": train_audio, "text": train_text}
@@ -170,21 +191,22 @@ def test_training_outputs_and_round_trip(modality, data, tmp_path):
     if modality == "text":
         assert cfg["id2label"] == {str(i): e for i, e in enumerate(EMOTIONS)}
         assert prep["backbone"] == str(data.backbone) and prep["max_length"] == 12
-        assert set(load_file(out / "model.safetensors")) == set(text.load_model(out).state_dict())
+        assert set(load_file(out / "model.safetensors")) == set(text.load_checkpoint(out)[0].state_dict())
 
 
 def _predict_from_checkpoint(modality, out, data, segment_ids):
     if modality == "bio":
         feats = pd.read_parquet(data.bio).set_index("segment_id").loc[segment_ids].reset_index()
-        return bio.predict(out, feats)
+        model, _ = bio.load_checkpoint(out)
+        return bio.predict(model, json.loads((out / "preprocessing.json").read_text()), feats)
     if modality == "audio":
         tab = pd.read_parquet(data.audio_table).set_index("segment_id").loc[segment_ids]
         wave = np.load(data.audio_array)[tab["row"].to_numpy()]
-        return audio.predict(out, wave)
+        return audio.predict(*audio.load_checkpoint(out), wave)
     feats = pd.read_parquet(data.text).set_index("segment_id").loc[segment_ids]
     ids = torch.tensor(np.stack(feats["input_ids"].to_numpy()))
     mask = torch.tensor(np.stack(feats["attention_mask"].to_numpy()))
-    return text.predict(out, ids, mask)
+    return text.predict(text.load_checkpoint(out)[0], ids, mask)
 
 
 @pytest.mark.parametrize("modality", ["bio", "audio", "text"])
@@ -250,17 +272,17 @@ def test_bio_model_learns_the_signal(data, tmp_path):
     assert acc > 0.6  # chance is 1/7
 
 
-def test_audio_unusable_clips_skipped_and_predicted_as_prior(data, tmp_path, caplog):
-    with caplog.at_level("INFO", logger="emoflow"):
-        train_audio(data, tmp_path)
+def test_audio_unusable_clips_skipped_and_predicted_as_prior(data, tmp_path):
+    train_audio(data, tmp_path)
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["n_train"] == D.SPLIT_SIZES["train"] - 1 and cfg["n_train_skipped"] == 1
     assert cfg["n_predicted_from_prior"] == 1
     pred = read_predictions(tmp_path / "predictions.parquet").set_index("segment_id")
     seg = data.seg
-    prior = T.train_prior(seg.loc[seg["split"] == "train", "emotion"].map(EMOTIONS.index).to_numpy())
+    prior = class_prior(seg.loc[seg["split"] == "train", "emotion"].map(EMOTIONS.index).to_numpy())
     np.testing.assert_allclose(pred.loc[data.bad_audio[1], PROB_COLUMNS].to_numpy(dtype=float), prior)
-    assert "left out of training" in caplog.text and "training prior" in caplog.text
+    log = (tmp_path.parent / f"{tmp_path.name}.train.log").read_text()
+    assert "left out of training" in log and "training prior" in log
 
 
 def test_missing_feature_rows_are_an_error(data, tmp_path):
@@ -291,7 +313,7 @@ def test_train_script_dispatches_on_modality(data, tmp_path):
         scriptdir=str(SCRIPTS), wildcards=SimpleNamespace(modality="bio", seed="7"),
         input=SimpleNamespace(segments=str(data.segments), features=str(data.bio)),
         output=SimpleNamespace(**D.outputs(out)),
-        params=SimpleNamespace(train={**D.BIO_PARAMS, "epochs": 2}, seed=7),
+        params=SimpleNamespace(train={**D.BIO_PARAMS, "epochs": 2}, encoder="mlp", seed=7),
         log=[str(tmp_path / "train.log")], threads=1, rule="train")
     D.run_script(SCRIPTS / "train.py", smk)
     assert (read_predictions(out / "predictions.parquet")["seed"] == 7).all()

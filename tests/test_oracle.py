@@ -12,10 +12,17 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
+from conftest import run_script
 from emoflow import oracle, synth
 from emoflow.constants import EMOTIONS, SETTINGS
 from emoflow.errors import DataError
-from conftest import run_script
+
+
+def compute(segments, truth_dir):
+    """What the oracle script does: read the truth folder, score the test split."""
+    model = oracle.load_cue_model(truth_dir)
+    cues, source = oracle.read_cues(truth_dir)
+    return oracle.compute_oracle(segments, model, cues, source)
 
 ROOT = Path(__file__).resolve().parents[1]
 E = {e: i for i, e in enumerate(EMOTIONS)}
@@ -148,7 +155,7 @@ def case(tmp_path):
 
 
 def test_compute_oracle_scores_the_test_split(case):
-    out = oracle.compute_oracle(case.segments, case.truth_dir)
+    out = compute(case.segments, case.truth_dir)
     assert list(out["settings"]) == list(SETTINGS)
     test = case.segments[case.segments.split == "test"].merge(case.table, on="segment_id")
     for sid, (label, modalities) in SETTINGS.items():
@@ -178,25 +185,25 @@ def test_compute_oracle_scores_the_test_split(case):
 def test_missing_cues_are_an_error(case):
     extra = pd.DataFrame({"segment_id": ["Sess09_impro01_F001"], "emotion": ["sad"], "split": ["test"]})
     with pytest.raises(DataError, match="no cues"):
-        oracle.compute_oracle(pd.concat([case.segments, extra]), case.truth_dir)
+        compute(pd.concat([case.segments, extra]), case.truth_dir)
     # a segment outside the test split needs no cues
     extra["split"] = "train"
-    oracle.compute_oracle(pd.concat([case.segments, extra]), case.truth_dir)
+    compute(pd.concat([case.segments, extra]), case.truth_dir)
 
 
 def test_bad_truth_files_are_data_errors(case, tmp_path):
     with pytest.raises(DataError, match="cue_model.json"):
-        oracle.compute_oracle(case.segments, tmp_path / "nowhere")
+        compute(case.segments, tmp_path / "nowhere")
     bad = dict(case.model, prior=[0.5] * 7)
     with pytest.raises(DataError, match="prior"):
-        oracle.compute_oracle(case.segments, write_truth(tmp_path / "bad", bad, case.table))
+        compute(case.segments, write_truth(tmp_path / "bad", bad, case.table))
     t = case.table.copy()
     t.loc[0, "audio_cue"] = "joy"
     t2 = write_truth(tmp_path / "bad2", case.model, t)
     seg = case.segments.copy()
     seg.loc[seg.segment_id == t.segment_id[0], "split"] = "test"
     with pytest.raises(DataError, match="joy"):
-        oracle.compute_oracle(seg, t2)
+        compute(seg, t2)
 
 
 def test_on_generated_tiny_data(tmp_path):
@@ -205,7 +212,7 @@ def test_on_generated_tiny_data(tmp_path):
     synth.generate(root, {"size": "tiny", "seed": 3, "n_sessions": 2}, tmp_path / "manifest.json")
     t = pd.read_parquet(root / "_truth" / "cues.parquet")
     segments = pd.DataFrame({"segment_id": t.segment_id, "emotion": t.label, "split": "test"})
-    out = oracle.compute_oracle(segments, root / "_truth")
+    out = compute(segments, root / "_truth")
     model = json.loads((root / "_truth" / "cue_model.json").read_text())
     assert out["cue_model"]["cue_accuracy"] == model["cue_accuracy"]
     # with perfect cues the oracle would be perfect; with the real ones it is bounded by the model
@@ -217,7 +224,7 @@ def test_on_generated_tiny_data(tmp_path):
     (root / "_truth" / "cue_model.json").write_text(json.dumps(perfect))
     t2 = t.assign(audio_cue=t.label, text_cue=t.label, bio_cue=t.label)
     t2.to_parquet(root / "_truth" / "cues.parquet", index=False)
-    out = oracle.compute_oracle(segments, root / "_truth")
+    out = compute(segments, root / "_truth")
     assert all(r["accuracy"] == 1.0 and r["expected_accuracy"] == pytest.approx(1.0)
                for r in out["settings"].values())
 
@@ -234,5 +241,5 @@ def test_script_writes_json(case, tmp_path):
     )
     run_script("oracle.py", smk)
     written = json.loads(out_path.read_text())
-    assert written == json.loads(json.dumps(oracle.compute_oracle(case.segments, case.truth_dir)))
+    assert written == json.loads(json.dumps(compute(case.segments, case.truth_dir)))
     assert "oracle audio" in (tmp_path / "oracle.log").read_text()

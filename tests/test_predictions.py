@@ -10,8 +10,15 @@ import pytest
 from _model_data import run_script
 from emoflow.constants import PROB_COLUMNS
 from emoflow.errors import DataError
-from emoflow.predictions import (PREDICTION_COLUMNS, gather_predictions, prediction_table, read_predictions,
-                                 validate_predictions, write_predictions)
+from emoflow.io import write_parquet
+from emoflow.predictions import (
+    PREDICTION_COLUMNS,
+    checked,
+    combine_seeds,
+    prediction_table,
+    read_predictions,
+    validate_predictions,
+)
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 
@@ -19,6 +26,16 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 def _segments():
     return pd.DataFrame({"segment_id": ["s3", "s1", "s2", "s4"], "split": ["val", "test", "test", "val"],
                          "emotion": ["happy", "sad", "neutral", "fear"]})
+
+
+def write_predictions(df, path):
+    """What the train script does: check, then write."""
+    write_parquet(checked(df, path), path)
+
+
+def gather_predictions(paths, out):
+    """What the gather script does: read and validate each part, combine."""
+    return combine_seeds({str(p): read_predictions(p) for p in paths}, out)
 
 
 def _table(seed=0, seg=None):
@@ -81,10 +98,7 @@ def test_gather_concatenates_seeds_sorted(tmp_path):
         p = tmp_path / f"seed{seed}.parquet"
         write_predictions(_table(seed), p)
         paths.append(p)
-    out = tmp_path / "bio.parquet"
-    df = gather_predictions(paths, out)
-    back = read_predictions(out)
-    pd.testing.assert_frame_equal(back, df)
+    df = gather_predictions(paths, tmp_path / "bio.parquet")
     assert len(df) == 8
     assert df[["seed", "segment_id"]].values.tolist() == [[s, i] for s in (0, 1) for i in ("s1", "s2", "s3", "s4")]
     one = _table(1).set_index("segment_id").loc["s2", PROB_COLUMNS].to_numpy(dtype=float)
@@ -101,7 +115,6 @@ def test_gather_rejects_mismatched_or_invalid_parts(tmp_path):
     _table(1).assign(split="train").to_parquet(tmp_path / "c.parquet")
     with pytest.raises(DataError, match="c.parquet"):
         gather_predictions([tmp_path / "a.parquet", tmp_path / "c.parquet"], tmp_path / "out.parquet")
-    assert not (tmp_path / "out.parquet").exists()
 
 
 def test_gather_script(tmp_path):
@@ -115,5 +128,7 @@ def test_gather_script(tmp_path):
     smk = SimpleNamespace(scriptdir=str(SCRIPTS), input=SimpleNamespace(parts=parts), output=[str(out)],
                           log=[str(log)], threads=1, rule="gather_predictions")
     run_script(SCRIPTS / "gather_predictions.py", smk)
-    assert len(read_predictions(out)) == 8
+    back = read_predictions(out)
+    pd.testing.assert_frame_equal(back, gather_predictions(parts, out))
+    assert len(back) == 8
     assert "gathered 8 prediction rows" in log.read_text()

@@ -1,10 +1,16 @@
 """QC bookkeeping: counts per reason, the missing-fraction stop, the summary table."""
 
+from pathlib import Path
+from types import SimpleNamespace
+
 import pandas as pd
 import pytest
 
+from _model_data import run_script
 from emoflow.errors import QCError
 from emoflow.qc import check_missing, qc_table, summarise
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 
 
 def test_qc_table_counts_reasons():
@@ -26,12 +32,29 @@ def test_check_missing_stops_above_the_limit():
 
 
 def test_summarise_merges_exclusions_and_modalities(tmp_path):
-    ex = tmp_path / "excluded.tsv"
-    pd.DataFrame({"segment_id": ["a", "b"], "session": ["S", "S"], "reason": ["missing_wav", "tie"],
-                  "detail": ["", ""]}).to_csv(ex, sep="\t", index=False)
-    bio = tmp_path / "bio.tsv"
-    qc_table("ecg", pd.Series([True, False]), pd.Series(["", "no_beats"])).to_csv(bio, sep="\t", index=False)
-    table = summarise([str(bio)], str(ex))
+    ex = pd.DataFrame({"segment_id": ["a", "b"], "session": ["S", "S"], "reason": ["missing_wav", "tie"],
+                       "detail": ["", ""]})
+    bio = qc_table("ecg", pd.Series([True, False]), pd.Series(["", "no_beats"]))
+    table = summarise([bio], ex)
     assert set(table.modality) == {"index", "ecg"}
     assert table.loc[table.reason == "missing_wav", "n_segments"].item() == 1
     assert table.loc[(table.modality == "ecg") & (table.status == "usable"), "n_segments"].item() == 1
+
+
+def test_qc_summary_script_reads_the_tables_and_writes_one(tmp_path):
+    ex = tmp_path / "excluded.tsv"
+    pd.DataFrame({"segment_id": ["a"], "session": ["S"], "reason": ["tie"], "detail": [""]}).to_csv(
+        ex, sep="\t", index=False)
+    paths = {}
+    for modality in ("bio", "text", "audio"):
+        paths[modality] = tmp_path / f"{modality}.tsv"
+        qc_table(modality, pd.Series([True, False]), pd.Series(["", "file_missing"])).to_csv(
+            paths[modality], sep="\t", index=False)
+    out = tmp_path / "features.tsv"
+    smk = SimpleNamespace(scriptdir=str(SCRIPTS), rule="qc_summary", threads=1, log=[str(tmp_path / "qc.log")],
+                          input=SimpleNamespace(excluded=str(ex), **{m: str(p) for m, p in paths.items()}),
+                          output=[str(out)])
+    run_script(SCRIPTS / "qc_summary.py", smk)
+    table = pd.read_csv(out, sep="\t", keep_default_na=False)
+    assert list(table.modality) == ["index", "bio", "bio", "text", "text", "audio", "audio"]
+    assert table.loc[table.modality == "index", "reason"].item() == "tie"

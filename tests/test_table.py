@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from _model_data import run_script
 from emoflow.constants import EMOTIONS, PAPER_RESULTS, PROB_COLUMNS, SETTINGS
 from emoflow.errors import DataError
 from emoflow.fusion import fuse_details, setting_metrics
-from emoflow.table import build_table, per_class_f1, run_table, table_columns
+from emoflow.table import build_table, per_class_f1, table_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["Audio", "Text", "Bio Signals", "Audio+Text", "Audio+Text+Bio Signals"]
@@ -53,6 +54,20 @@ def metrics():
         fused, fits = fuse_details({m: tables[m] for m in mods}, "mean", keep_val=True)
         out[sid] = setting_metrics(fused, fits, sid, "mean", mods)
     return out
+
+
+def run_table(paths, oracle, qc, out_table, out_png=None) -> pd.DataFrame:
+    """Run the table script (rule ``table``) on these inputs; returns the CSV it wrote."""
+    out_table = Path(out_table)
+    smk = SimpleNamespace(
+        scriptdir=str(ROOT / "workflow" / "scripts"), rule="table", threads=1, log=[str(out_table) + ".log"],
+        input=SimpleNamespace(metrics=list(paths), oracle=oracle, qc=qc),
+        output=SimpleNamespace(table=str(out_table), per_class_f1=str(out_png or out_table.with_suffix(".png"))))
+    try:
+        run_script(ROOT / "workflow" / "scripts" / "table.py", smk)
+    except SystemExit:
+        raise DataError(out_table, Path(str(out_table) + ".log").read_text()) from None
+    return pd.read_csv(out_table)
 
 
 def write_inputs(tmp_path, metrics, oracle=True):

@@ -11,7 +11,10 @@ from torch import nn
 
 from emoflow.constants import EMOTIONS
 from emoflow.errors import DataError
+from emoflow.io import write_figure
+from emoflow.metrics import class_prior
 from emoflow.models import training as T
+from emoflow.plots import curve_figure
 
 
 def _blobs(n, seed, split="train"):
@@ -31,11 +34,13 @@ def _fwd(model, inputs):
     return model(inputs[0])
 
 
+BASE = {"batch_size": 8, "lr": 0.01, "epochs": 10, "weight_decay": 0.0, "patience": 0,
+        "class_weights": False, "device": "cpu", "schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0,
+        "select": "f1"}
+
+
 def _settings(**kw):
-    base = {"batch_size": 8, "lr": 0.01, "epochs": 10, "weight_decay": 0.0, "patience": 0,
-            "class_weights": False, "device": "cpu"}
-    base.update(kw)
-    return T.TrainSettings.from_params(base)
+    return T.TrainSettings.from_params({**BASE, **kw})
 
 
 def _fit(model, train, val, settings, seed=0):
@@ -44,14 +49,17 @@ def _fit(model, train, val, settings, seed=0):
 
 
 def test_settings_keep_modality_extras_and_reject_bad_values():
-    s = T.TrainSettings.from_params({"batch_size": 4, "lr": 0.1, "epochs": 2, "weight_decay": 0.0,
-                                     "patience": 1, "class_weights": True, "device": "cpu", "hidden": [8, 4]})
+    s = T.TrainSettings.from_params({**BASE, "batch_size": 4, "lr": 0.1, "epochs": 2, "patience": 1,
+                                     "class_weights": True, "hidden": [8, 4]})
     assert s.batch_size == 4 and s.class_weights is True and s.extra == {"hidden": [8, 4]}
     assert s.as_dict()["hidden"] == [8, 4]
     with pytest.raises(ValueError):
-        T.TrainSettings.from_params({"batch_size": 0})
+        T.TrainSettings.from_params({**BASE, "batch_size": 0})
+    # no code defaults: the schema fills every key, a missing one is an error naming it
+    with pytest.raises(ValueError, match="select"):
+        T.TrainSettings.from_params({k: v for k, v in BASE.items() if k != "select"})
     with pytest.raises(ValueError):
-        T.TrainSettings.from_params({"device": "tpu"})
+        T.resolve_device("tpu")
 
 
 def test_seed_everything_repeats_random_streams():
@@ -80,13 +88,17 @@ def test_device_choice(monkeypatch, caplog):
     assert "device: cpu" in caplog.text and torch.__version__ in caplog.text and "threads" in caplog.text
 
 
-def test_macro_f1_matches_scikit_learn():
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        y = rng.integers(0, 7, 40)
-        p = np.where(rng.random(40) < 0.5, y, rng.integers(0, 5, 40))
-        assert T.macro_f1(y, p) == pytest.approx(f1_score(y, p, average="macro", zero_division=0))
-    assert T.macro_f1(np.array([0, 1]), np.array([0, 1])) == 1.0
+def test_epoch_macro_f1_is_table_1s_over_all_seven_classes():
+    """Epoch selection and curve.csv use metrics.f1_macro: absent classes count as F1 = 0."""
+    model = _mlp()
+    val = _blobs(14, 2, "val")
+    keep = np.flatnonzero(val.labels < 2)  # only classes 0 and 1 present
+    sub = T.Source(lambda idx: val.fetch(keep[idx]), val.labels[keep], val.splits[keep])
+    _, _, f1 = T._evaluate(model, sub, _fwd, torch.device("cpu"), 64)
+    pred = T.predict_logits(model, sub, _fwd, torch.device("cpu")).argmax(1)
+    assert f1 == pytest.approx(f1_score(sub.labels, pred, labels=range(7), average="macro", zero_division=0))
+    present_only = f1_score(sub.labels, pred, average="macro", zero_division=0)
+    assert f1 <= present_only and (f1 < present_only or present_only == 0)
 
 
 def test_class_weights_are_inverse_frequency_and_change_the_loss():
@@ -119,7 +131,7 @@ def test_class_weights_are_inverse_frequency_and_change_the_loss():
 
 
 def test_prior_is_smoothed_training_frequency():
-    p = T.train_prior(np.array([0, 0, 0, 1]))
+    p = class_prior(np.array([0, 0, 0, 1]))
     np.testing.assert_allclose(p, np.array([4, 2, 1, 1, 1, 1, 1]) / 11)
     assert p.sum() == pytest.approx(1)
 
@@ -171,12 +183,12 @@ def test_empty_validation_keeps_the_last_epoch(caplog):
     assert res.best_epoch == 3 and "validation split is empty" in caplog.text
 
 
-def test_load_segments_checks_the_table(tmp_path):
+def test_check_segments_checks_the_table(tmp_path):
     good = pd.DataFrame({"segment_id": ["a", "b", "c"], "emotion": ["happy", "sad", "fear"],
                          "split": ["train", "val", "test"]})
     p = tmp_path / "segments.parquet"
     good.to_parquet(p)
-    df = T.load_segments(p)
+    df = T.check_segments(pd.read_parquet(p), p)
     assert df["label"].tolist() == [EMOTIONS.index("happy"), EMOTIONS.index("sad"), EMOTIONS.index("fear")]
     for bad, msg in [
         (good.drop(columns="split"), "split"),
@@ -187,17 +199,17 @@ def test_load_segments_checks_the_table(tmp_path):
     ]:
         bad.to_parquet(p)
         with pytest.raises(DataError, match=msg) as exc:
-            T.load_segments(p)
+            T.check_segments(pd.read_parquet(p), p)
         assert str(p) in str(exc.value)
 
 
 def test_curve_files(tmp_path):
     h = pd.DataFrame([[1, 2.0, 0.2, 2.1, 0.1, 0.05, 0.3], [2, 1.0, 0.6, 1.5, 0.4, 0.3, 0.2]],
                      columns=T.CURVE_COLUMNS)
-    T.write_curve(h, tmp_path / "curve.csv", tmp_path / "curve.png", best_epoch=2, title="bio")
-    back = pd.read_csv(tmp_path / "curve.csv")
-    assert list(back.columns) == T.CURVE_COLUMNS and back["val_f1_macro"].tolist() == [0.05, 0.3]
+    write_figure(curve_figure(h, best_epoch=2, title="bio"), tmp_path / "curve.png", dpi=100, tight=False)
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    write_figure(curve_figure(h, best_epoch=2, title="bio"), tmp_path / "again.png", dpi=100, tight=False)
+    assert (tmp_path / "again.png").read_bytes() == (tmp_path / "curve.png").read_bytes()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,7 +238,7 @@ def test_lr_schedules():
     np.testing.assert_allclose(lin[2:], 1.0 - np.arange(8) / 8)
     for bad in ({"schedule": "step"}, {"select": "acc"}, {"warmup": 1.0}, {"label_smoothing": -0.1}):
         with pytest.raises(ValueError):
-            T.TrainSettings.from_params(bad)
+            T.TrainSettings.from_params({**BASE, **bad})
 
 
 def test_select_by_validation_loss():

@@ -1,20 +1,34 @@
 """Snakemake script for rule table: Table 1 (CSV) and the per-class F1 chart."""
 import sys
+from pathlib import Path
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821
 
-from emoflow import runtime  # noqa: E402
-from emoflow.table import run_table  # noqa: E402
+from emoflow import runtime, table  # noqa: E402
+from emoflow.io import read_json, write_csv, write_figure  # noqa: E402
+from emoflow.plots import per_class_f1_figure  # noqa: E402
+
+
+def first(value):
+    """The file of a named input that may be absent (an empty list when the data are real)."""
+    if not value:
+        return None
+    return str(value) if isinstance(value, str) else str(value[0])
 
 
 def main(smk):
-    run_table(
-        list(smk.input.metrics),
-        getattr(smk.input, "oracle", None),
-        getattr(smk.input, "qc", None),
-        out_table=smk.output.table,
-        out_per_class_f1=smk.output.per_class_f1,
-    )
+    qc = Path(smk.input.qc)
+    runtime.log.info("feature QC summary (%s):\n%s", qc, qc.read_text().rstrip())
+    oracle_path = first(getattr(smk.input, "oracle", None))
+    oracle = read_json(oracle_path) if oracle_path else None
+    metrics, sources = table.by_setting([(str(p), read_json(p)) for p in smk.input.metrics])
+    t1 = table.build_table(metrics, oracle, sources=sources, oracle_source=oracle_path or "oracle")
+    write_csv(t1, smk.output.table, float_format=f"%.{table.DECIMALS}f")
+    runtime.log.info("Table 1:\n%s", t1.to_string(index=False))
+    means, stds = table.per_class_f1(metrics)
+    many = int(t1["n_seeds"].max()) > 1
+    fig = per_class_f1_figure(means, std=stds if many else None, title=table.per_class_f1_title(t1))
+    write_figure(fig, smk.output.per_class_f1)
 
 
 runtime.run(snakemake, main)  # noqa: F821

@@ -3,28 +3,32 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821
 
+import pandas as pd  # noqa: E402
+
 from emoflow import runtime  # noqa: E402
+from emoflow.io import write_csv, write_figure, write_json, write_parquet  # noqa: E402
+from emoflow.models import registry, training  # noqa: E402
+from emoflow.plots import curve_figure  # noqa: E402
+from emoflow.predictions import checked  # noqa: E402
 
 
 def main(smk):
-    modality = smk.wildcards.modality
-    outputs = {k: str(getattr(smk.output, k)) for k in ("model", "config", "preprocessing", "curve", "curve_png",
-                                               "predictions")}
-    common = {"outputs": outputs, "params": dict(smk.params.train), "seed": int(smk.params.seed)}
-    if modality == "bio":
-        from emoflow.models import bio
+    modality, seed = smk.wildcards.modality, int(smk.params.seed)
+    encoder = registry.encoder(modality, smk.params.encoder)
+    adapter = registry.load(modality, smk.params.encoder)
+    settings = training.TrainSettings.from_params(dict(smk.params.train))
+    segments = training.check_segments(pd.read_parquet(smk.input.segments), smk.input.segments)
+    inputs = adapter.read_inputs({name: str(getattr(smk.input, name)) for name in encoder.inputs})
 
-        bio.train(smk.input.segments, smk.input.features, **common)
-    elif modality == "audio":
-        from emoflow.models import audio
+    result = training.train(adapter, segments, inputs, settings, seed)
 
-        audio.train(smk.input.segments, smk.input.array, smk.input.features, **common)
-    elif modality == "text":
-        from emoflow.models import text
-
-        text.train(smk.input.segments, smk.input.features, smk.input.backbone, **common)
-    else:
-        raise ValueError(f"unknown modality {modality!r}")
+    out = smk.output
+    adapter.save_checkpoint(result.model, result.config, out.model, out.config)
+    write_json(result.preprocessing, out.preprocessing)
+    write_csv(result.history[training.CURVE_COLUMNS], out.curve, float_format="%.6g")
+    fig = curve_figure(result.history, result.best_epoch, title=f"{modality} model, seed {seed}")
+    write_figure(fig, out.curve_png, dpi=100, tight=False)
+    write_parquet(checked(result.predictions, out.predictions), out.predictions)
 
 
 runtime.run(snakemake, main)  # noqa: F821

@@ -35,29 +35,28 @@ every method (temperature-scaled when calibrating, which keeps its argmax).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .constants import EMOTIONS, PROB_COLUMNS, SETTINGS
+from . import metrics as mt
+from .constants import CLASS_INDEX, EMOTIONS, PROB_COLUMNS, SETTINGS
 from .errors import DataError
-from .predictions import read_predictions, validate_predictions
+from .predictions import PREDICTION_COLUMNS, PREDICTION_SPLITS, validate_predictions
 
 log = logging.getLogger(__name__)
 
 METHODS = ("mean", "product", "weighted", "stacking")
 KEY = ["seed", "segment_id"]
-REQUIRED_COLUMNS = ["seed", "segment_id", "split", "emotion", *PROB_COLUMNS]
-PRED_SPLITS = ("val", "test")  # output order of the splits
 WEIGHT_STEP = 0.05
 STACKING_CS = (0.1, 1.0, 10.0)
 STACKING_FOLDS = 3
 EPS = 1e-6
 TEMPERATURE_BOUNDS = (0.05, 20.0)
 _N_EXAMPLES = 3
-CLASS_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
 
 
 # --------------------------------------------------------------------------------------------- input
@@ -85,7 +84,7 @@ def align(
         if df.empty:
             raise DataError(_source(sources, m), "no prediction rows")
         validate_predictions(df, _source(sources, m))
-        df = df[REQUIRED_COLUMNS].copy()
+        df = df[PREDICTION_COLUMNS].copy()
         df["seed"] = df["seed"].astype(np.int64)
         df["segment_id"] = df["segment_id"].astype(str)
         df["split"] = df["split"].astype(str)
@@ -121,7 +120,7 @@ def align(
             )
 
     keys = frames[ref][["split", "emotion"]].reset_index()
-    keys["_split_order"] = keys["split"].map({s: i for i, s in enumerate(PRED_SPLITS)})
+    keys["_split_order"] = keys["split"].map({s: i for i, s in enumerate(PREDICTION_SPLITS)})  # val, then test
     keys = keys.sort_values(["seed", "_split_order", "segment_id"], kind="mergesort")
     keys = keys.drop(columns="_split_order").reset_index(drop=True)
     index = pd.MultiIndex.from_frame(keys[KEY])
@@ -267,12 +266,6 @@ def fit_temperature(probs: np.ndarray, y: np.ndarray, bounds: tuple[float, float
     return float(np.exp(best))
 
 
-def smoothed_prior(labels, n_classes: int = len(EMOTIONS)) -> np.ndarray:
-    """Class frequencies of ``labels`` (class indices) with add-one smoothing: sums to 1, no zeros."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
-    return (counts + 1.0) / (counts.sum() + n_classes)
-
-
 def segments_prior(segments: pd.DataFrame, source="segments") -> np.ndarray:
     """The training split's class prior (add-one smoothing) from a segments table (emotion, split)."""
     missing = [c for c in ("emotion", "split") if c not in segments.columns]
@@ -284,7 +277,7 @@ def segments_prior(segments: pd.DataFrame, source="segments") -> np.ndarray:
     codes = train.map(CLASS_INDEX)
     if codes.isna().any():
         raise DataError(source, f"unknown emotion label(s) {sorted(set(train[codes.isna()]))[:5]}")
-    return smoothed_prior(codes.to_numpy(dtype=np.int64))
+    return mt.class_prior(codes.to_numpy(dtype=np.int64))
 
 
 def product_pool(probs: Sequence[np.ndarray], prior: np.ndarray) -> np.ndarray:
@@ -301,6 +294,58 @@ def _seed_state(fusion_seed: int, model_seed: int) -> int:
 
 
 # --------------------------------------------------------------------------------------------- fuse
+class _SeedFit:
+    """One model seed's rows: fits on its validation rows, fuses its validation and test rows."""
+
+    def __init__(self, probs: dict[str, np.ndarray], y_val: np.ndarray, val_in_seed: np.ndarray, what: str,
+                 model_seed: int):
+        self.probs, self.y_val, self.val_in_seed = probs, y_val, val_in_seed
+        self.what, self.model_seed = what, int(model_seed)
+
+    def val_probs(self, m: str) -> np.ndarray:
+        return self.probs[m][self.val_in_seed]
+
+    def require_val(self, purpose: str) -> None:
+        if not len(self.y_val):
+            raise DataError(self.what, f"seed {self.model_seed}: no validation rows {purpose}")
+
+
+def _fuse_seed(fit: _SeedFit, mods: list[str], method: str, calibrate: bool, prior, fusion_seed: int,
+               info: dict) -> np.ndarray:
+    """Fused probabilities of one seed's rows; ``info`` receives what was fitted."""
+    if calibrate:
+        fit.require_val("to fit calibration temperatures")
+        temps = {m: fit_temperature(fit.val_probs(m), fit.y_val) for m in mods}
+        fit.probs = {m: apply_temperature(fit.probs[m], temps[m]) for m in mods}
+        info["temperatures"] = {m: float(t) for m, t in temps.items()}
+    p = fit.probs
+    if len(mods) == 1 or method == "mean":
+        w = np.full(len(mods), 1.0 / len(mods))
+        info["weights"] = dict(zip(mods, map(float, w)))
+        return sum(wi * p[m] for wi, m in zip(w, mods))
+    if method == "product":
+        if prior is not None:
+            pri, info["prior_source"] = np.asarray(prior, dtype=float), "training split"
+        else:
+            fit.require_val("to estimate the class prior")
+            pri, info["prior_source"] = mt.class_prior(fit.y_val), "validation rows"
+        info["prior"] = dict(zip(EMOTIONS, map(float, pri)))
+        return product_pool([p[m] for m in mods], pri)
+    if method == "weighted":
+        fit.require_val("to fit weights")
+        w = fit_weights([fit.val_probs(m) for m in mods], fit.y_val)
+        info["weights"] = dict(zip(mods, map(float, w)))
+        return sum(wi * p[m] for wi, m in zip(w, mods))
+    fit.require_val("for stacking")
+    try:
+        model, c, cv = fit_stacker([fit.val_probs(m) for m in mods], fit.y_val,
+                                   random_state=_seed_state(fusion_seed, fit.model_seed))
+    except ValueError as exc:
+        raise DataError(fit.what, f"seed {fit.model_seed}: {exc}") from None
+    info.update({"C": float(c), "C_cross_validated": bool(cv), "val_classes": [EMOTIONS[i] for i in model.classes_]})
+    return _full_proba(model, stack_features([p[m] for m in mods]), len(EMOTIONS))
+
+
 def fuse_details(
     tables: Mapping[str, pd.DataFrame],
     method: str = "mean",
@@ -330,55 +375,11 @@ def fuse_details(
     for model_seed in sorted(keys["seed"].unique()):
         rows = (keys["seed"] == model_seed).to_numpy()
         val = rows & is_val
-
-        def require_val(purpose: str) -> None:
-            if not val.any():
-                raise DataError(_sources_str(sources, mods), f"seed {model_seed}: no validation rows {purpose}")
-
-        info = {
-            "seed": int(model_seed),
-            "n_val": int(val.sum()),
-            "n_test": int((rows & ~is_val).sum()),
-            "weights": None,
-            "C": None,
-            "temperatures": None,
-        }
-        p_seed = {m: probs[m][rows] for m in mods}  # this seed's rows (val and test)
-        val_in_seed = is_val[rows]
-        if calibrate:
-            require_val("to fit calibration temperatures")
-            temps = {m: fit_temperature(p_seed[m][val_in_seed], y[val]) for m in mods}
-            p_seed = {m: apply_temperature(p_seed[m], temps[m]) for m in mods}
-            info["temperatures"] = {m: float(t) for m, t in temps.items()}
-        if len(mods) == 1 or method == "mean":
-            w = np.full(len(mods), 1.0 / len(mods))
-            fused[rows] = sum(wi * p_seed[m] for wi, m in zip(w, mods))
-            info["weights"] = dict(zip(mods, map(float, w)))
-        elif method == "product":
-            if prior is not None:
-                pri, info["prior_source"] = np.asarray(prior, dtype=float), "training split"
-            else:
-                require_val("to estimate the class prior")
-                pri, info["prior_source"] = smoothed_prior(y[val]), "validation rows"
-            fused[rows] = product_pool([p_seed[m] for m in mods], pri)
-            info["prior"] = dict(zip(EMOTIONS, map(float, pri)))
-        elif method == "weighted":
-            require_val("to fit weights")
-            w = fit_weights([p_seed[m][val_in_seed] for m in mods], y[val])
-            fused[rows] = sum(wi * p_seed[m] for wi, m in zip(w, mods))
-            info["weights"] = dict(zip(mods, map(float, w)))
-        else:  # stacking
-            require_val("for stacking")
-            try:
-                model, c, cv = fit_stacker(
-                    [p_seed[m][val_in_seed] for m in mods], y[val], random_state=_seed_state(seed, model_seed)
-                )
-            except ValueError as exc:
-                raise DataError(_sources_str(sources, mods), f"seed {model_seed}: {exc}") from None
-            fused[rows] = _full_proba(model, stack_features([p_seed[m] for m in mods]), len(EMOTIONS))
-            info["C"] = float(c)
-            info["C_cross_validated"] = bool(cv)
-            info["val_classes"] = [EMOTIONS[i] for i in model.classes_]
+        info = {"seed": int(model_seed), "n_val": int(val.sum()), "n_test": int((rows & ~is_val).sum()),
+                "weights": None, "C": None, "temperatures": None}
+        fit = _SeedFit({m: probs[m][rows] for m in mods}, y[val], is_val[rows], _sources_str(sources, mods),
+                       model_seed)
+        fused[rows] = _fuse_seed(fit, mods, method, calibrate, prior, seed, info)
         log.info("seed %s: %s fusion of %s, %s", model_seed, method, "+".join(mods), info)
         fits.append(info)
 
@@ -399,19 +400,10 @@ def _sources_str(sources, mods) -> str:
     return ", ".join(_source(sources, m) for m in mods)
 
 
-# ------------------------------------------------------------------------------------- rule: fuse
-def setting_metrics(fused: pd.DataFrame, fits: list[dict], setting: str, method: str, modalities) -> dict:
-    """Per-seed test metrics, their mean and std over seeds, summed confusion and the majority baseline.
-
-    ``fused`` must hold the validation rows too (they define the majority baseline).
-    """
-    from . import metrics as mt
-
-    test = fused[fused["split"] == "test"]
-    if test.empty:
-        raise DataError(setting, "no test rows to evaluate")
-    per_seed = {}
-    majority = {}
+# ------------------------------------------------------------------------------ one setting's metrics
+def _per_seed_scores(fused: pd.DataFrame, test: pd.DataFrame, fits: list[dict]) -> tuple[dict, dict]:
+    """Test metrics per model seed, and the majority-class baseline of each seed (from its val rows)."""
+    per_seed, majority = {}, {}
     fit_by_seed = {f["seed"]: f for f in fits}
     for s, rows in test.groupby("seed", sort=True):
         scores = mt.evaluate(rows["emotion"], rows["pred"])
@@ -421,6 +413,29 @@ def setting_metrics(fused: pd.DataFrame, fits: list[dict], setting: str, method:
         val = fused[(fused["seed"] == s) & (fused["split"] == "val")]
         if not val.empty:
             majority[str(int(s))] = mt.majority_baseline(val["emotion"], rows["emotion"])
+    return per_seed, majority
+
+
+def _majority_summary(majority: dict) -> dict | None:
+    if not majority:
+        return None
+    first = next(iter(majority.values()))
+    return {
+        "label": first["label"],
+        **{k: float(np.mean([m[k] for m in majority.values()])) for k in mt.SUMMARY_METRICS},
+        "per_seed": majority,
+    }
+
+
+def setting_metrics(fused: pd.DataFrame, fits: list[dict], setting: str, method: str, modalities) -> dict:
+    """Per-seed test metrics, their mean and std over seeds, summed confusion and the majority baseline.
+
+    ``fused`` must hold the validation rows too (they define the majority baseline).
+    """
+    test = fused[fused["split"] == "test"]
+    if test.empty:
+        raise DataError(setting, "no test rows to evaluate")
+    per_seed, majority = _per_seed_scores(fused, test, fits)
     summary = {k: mt.mean_std([v[k] for v in per_seed.values()]) for k in mt.SUMMARY_METRICS}
     cm = np.sum([np.asarray(v["confusion"]) for v in per_seed.values()], axis=0)
     per_class_f1 = {
@@ -429,14 +444,6 @@ def setting_metrics(fused: pd.DataFrame, fits: list[dict], setting: str, method:
     n_tests = sorted({v["n_test"] for v in per_seed.values()})
     if len(n_tests) > 1:
         log.warning("seeds have different numbers of test rows: %s", n_tests)
-    maj_summary = None
-    if majority:
-        first = next(iter(majority.values()))
-        maj_summary = {
-            "label": first["label"],
-            **{k: float(np.mean([m[k] for m in majority.values()])) for k in mt.SUMMARY_METRICS},
-            "per_seed": majority,
-        }
     label = SETTINGS[setting][0] if setting in SETTINGS else setting
     return {
         "setting": setting,
@@ -453,14 +460,14 @@ def setting_metrics(fused: pd.DataFrame, fits: list[dict], setting: str, method:
         "confusion": cm.tolist(),
         "confusion_note": "rows = true class, columns = predicted class, summed over seeds",
         "per_class_f1": per_class_f1,
-        "majority": maj_summary,
+        "majority": _majority_summary(majority),
         "per_seed": per_seed,
         "f1_macro_labels": "all 7 emotions, zero_division=0",
     }
 
 
-def _modality_paths(paths: Sequence[str], modalities: Sequence[str]) -> dict[str, str]:
-    """Pair inputs with modalities by file name ({modality}.parquet), falling back to order."""
+def modality_sources(paths: Sequence[str], modalities: Sequence[str]) -> dict[str, str]:
+    """Pair prediction tables with modalities by file name ({modality}.parquet), falling back to order."""
     paths = [str(p) for p in paths]
     if len(paths) != len(modalities):
         raise ValueError(f"{len(paths)} prediction tables for modalities {list(modalities)}")
@@ -470,57 +477,41 @@ def _modality_paths(paths: Sequence[str], modalities: Sequence[str]) -> dict[str
     return dict(zip(modalities, paths))
 
 
-def run_setting(
-    prediction_paths: Sequence[str],
-    modalities: Sequence[str],
-    method: str,
-    seed: int,
-    setting: str,
-    out_predictions,
-    out_metrics,
-    out_confusion=None,
-    *,
-    calibrate: bool = False,
-    segments_path=None,
-) -> dict:
-    """Rule ``fuse``: read, fuse, evaluate on the test rows, write predictions, metrics and figure.
+@dataclass
+class SettingResult:
+    """One setting's fused test predictions and its metrics record (``metrics.json``)."""
 
-    ``segments_path``: the segments table, whose training split gives the class prior of ``product``.
-    """
-    from .io import write_json, write_parquet
+    predictions: pd.DataFrame
+    metrics: dict
 
-    sources = _modality_paths(prediction_paths, modalities)
-    tables = {m: read_predictions(p) for m, p in sources.items()}
+    @property
+    def title(self) -> str:
+        """Caption of the setting's confusion matrix."""
+        r = self.metrics
+        return (
+            f"{r['label']} ({r['method']} fusion{', calibrated' if r['calibrate'] else ''})\n"
+            f"accuracy {r['accuracy']:.3f}, macro F1 {r['f1_macro']:.3f}"
+            f" ({r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''})"
+        )
+
+
+def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], setting: str, method: str,
+                seed: int, *, calibrate: bool = False, prior: np.ndarray | None = None) -> SettingResult:
+    """Fuse one setting's modalities (``tables``: modality -> prediction table, ``sources``: their
+    names for messages) and evaluate it on the test rows. ``prior``: the training split's class prior
+    (``segments_prior``), used by ``product``."""
     for m, t in tables.items():
         log.info("%s: %d rows, seeds %s, %s", sources[m], len(t), sorted(t["seed"].unique().tolist()),
                  t["split"].value_counts().to_dict())
-    prior = None
-    if method == "product" and segments_path is not None:
-        try:
-            segments = pd.read_parquet(segments_path, columns=["emotion", "split"])
-        except Exception as exc:
-            raise DataError(segments_path, f"cannot read the segments table ({exc})") from exc
-        prior = segments_prior(segments, segments_path)
+    if prior is not None:
         log.info("training prior: %s", ", ".join(f"{e}={p:.3f}" for e, p in zip(EMOTIONS, prior)))
     fused, fits = fuse_details(tables, method, seed, sources=sources, keep_val=True, calibrate=calibrate,
                                prior=prior)
-    result = setting_metrics(fused, fits, setting, method, list(sources))
+    result = setting_metrics(fused, fits, setting, method, list(tables))
     result["calibrate"] = bool(calibrate)
-    test = fused[fused["split"] == "test"].reset_index(drop=True)
-    write_parquet(test, out_predictions)
-    write_json(result, out_metrics)
     log.info(
         "%s (%s): accuracy %.4f +- %.4f, macro F1 %.4f +- %.4f over %d seed(s), %d test segments",
         setting, method, result["accuracy"], result["summary"]["accuracy"]["std"], result["f1_macro"],
         result["summary"]["f1_macro"]["std"], result["n_seeds"], result["n_test"],
     )
-    if out_confusion is not None:
-        from .plots import plot_confusion
-
-        title = (
-            f"{result['label']} ({method} fusion{', calibrated' if calibrate else ''})\n"
-            f"accuracy {result['accuracy']:.3f}, macro F1 {result['f1_macro']:.3f}"
-            f" ({result['n_seeds']} seed{'s' if result['n_seeds'] != 1 else ''})"
-        )
-        plot_confusion(np.asarray(result["confusion"]), out_confusion, title=title)
-    return result
+    return SettingResult(fused[fused["split"] == "test"].reset_index(drop=True), result)

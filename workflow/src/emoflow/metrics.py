@@ -141,3 +141,13 @@ def mean_std(values: Sequence[float]) -> dict[str, float]:
         raise ValueError("mean_std of no values")
     std = float(v.std(ddof=1)) if v.size > 1 else 0.0
     return {"mean": float(v.mean()), "std": std}
+
+
+def class_prior(labels, n_classes: int = len(EMOTIONS)) -> np.ndarray:
+    """Class frequencies of ``labels`` (class indices) with add-one smoothing: sums to 1, no zeros.
+
+    The prior of the training split: what a model predicts for a segment it cannot use, and the
+    denominator of product fusion.
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
+    return (counts + 1.0) / (counts.sum() + n_classes)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from .constants import EMOTIONS, SETTINGS
+from .constants import CLASS_INDEX, EMOTIONS, SETTINGS
 from .errors import DataError
 
 log = logging.getLogger(__name__)
@@ -92,20 +92,9 @@ def expected_accuracy(model: dict, modalities) -> float:
     return float(joint.max(axis=0).sum())
 
 
-def _to_index(values: pd.Series, what: str, path) -> np.ndarray:
-    index = {e: i for i, e in enumerate(EMOTIONS)}
-    codes = values.map(index)
-    if codes.isna().any():
-        bad = sorted(set(values[codes.isna()].astype(str)))[:5]
-        raise DataError(path, f"unknown {what} value(s) {bad}")
-    return codes.to_numpy(dtype=int)
-
-
-def compute_oracle(segments: pd.DataFrame, truth_dir) -> dict:
-    """Oracle accuracy / macro F1 per setting on the test split, plus the exact expected accuracy."""
-    truth_dir = Path(truth_dir)
-    model = load_cue_model(truth_dir)
-    cues_path = truth_dir / "cues.parquet"
+def read_cues(truth_dir) -> tuple[pd.DataFrame, str]:
+    """``cues.parquet`` of the truth folder, checked; returns (table, its path)."""
+    cues_path = Path(truth_dir) / "cues.parquet"
     try:
         cues = pd.read_parquet(cues_path)
     except FileNotFoundError:
@@ -115,38 +104,52 @@ def compute_oracle(segments: pd.DataFrame, truth_dir) -> dict:
         raise DataError(cues_path, f"missing column(s) {missing_cols}")
     if cues.segment_id.duplicated().any():
         raise DataError(cues_path, "duplicate segment_id values")
+    return cues, str(cues_path)
 
+
+def _to_index(values: pd.Series, what: str, path) -> np.ndarray:
+    codes = values.map(CLASS_INDEX)
+    if codes.isna().any():
+        bad = sorted(set(values[codes.isna()].astype(str)))[:5]
+        raise DataError(path, f"unknown {what} value(s) {bad}")
+    return codes.to_numpy(dtype=int)
+
+
+def _setting_scores(model: dict, cue_idx: dict, y_true: np.ndarray, label: str, modalities) -> dict:
+    n = len(y_true)
+    pred = np.array(EMOTIONS)[map_decision(model, cue_idx, modalities)] if n else np.array([], dtype=str)
+    f1 = {avg: float(f1_score(y_true, pred, labels=EMOTIONS, average=avg, zero_division=0)) if n else None
+          for avg in ("macro", "weighted")}
+    return {
+        "label": label,
+        "modalities": list(modalities),
+        "n_test": int(n),
+        "accuracy": float(np.mean(pred == y_true)) if n else None,
+        "f1_macro": f1["macro"],
+        "f1_weighted": f1["weighted"],
+        "expected_accuracy": expected_accuracy(model, modalities),
+    }
+
+
+def compute_oracle(segments: pd.DataFrame, model: dict, cues: pd.DataFrame, cues_source="cues") -> dict:
+    """Oracle accuracy / macro F1 per setting on the test split, plus the exact expected accuracy.
+
+    ``model``: the checked cue model (``load_cue_model``); ``cues``: the cue table (``read_cues``).
+    """
     test = segments.loc[segments["split"] == "test", ["segment_id", "emotion"]]
     merged = test.merge(cues, on="segment_id", how="left", validate="one_to_one")
     unmatched = merged[CUE_COLUMNS["audio"]].isna()
     if unmatched.any():
         ids = merged.segment_id[unmatched].tolist()[:5]
-        raise DataError(cues_path, f"{int(unmatched.sum())} test segment(s) have no cues, e.g. {ids}")
+        raise DataError(cues_source, f"{int(unmatched.sum())} test segment(s) have no cues, e.g. {ids}")
     y_true = merged["emotion"].astype(str).to_numpy()
     _to_index(merged["emotion"].astype(str), "emotion", "segments")
-    cue_idx = {m: _to_index(merged[c].astype(str), c, cues_path) for m, c in CUE_COLUMNS.items()}
-
+    cue_idx = {m: _to_index(merged[c].astype(str), c, cues_source) for m, c in CUE_COLUMNS.items()}
     settings = {}
     for sid, (label, modalities) in SETTINGS.items():
-        n = len(merged)
-        pred = np.array(EMOTIONS)[map_decision(model, cue_idx, modalities)] if n else np.array([], dtype=str)
-        f1 = {}
-        for avg in ("macro", "weighted"):
-            f1[avg] = (
-                float(f1_score(y_true, pred, labels=EMOTIONS, average=avg, zero_division=0)) if n else None
-            )
-        res = {
-            "label": label,
-            "modalities": list(modalities),
-            "n_test": int(n),
-            "accuracy": float(np.mean(pred == y_true)) if n else None,
-            "f1_macro": f1["macro"],
-            "f1_weighted": f1["weighted"],
-            "expected_accuracy": expected_accuracy(model, modalities),
-        }
-        settings[sid] = res
+        res = settings[sid] = _setting_scores(model, cue_idx, y_true, label, modalities)
         log.info("oracle %s: accuracy %s (expected %.3f), macro F1 %s on %d test segments", sid,
-                 res["accuracy"], res["expected_accuracy"], res["f1_macro"], n)
+                 res["accuracy"], res["expected_accuracy"], res["f1_macro"], res["n_test"])
     return {
         "settings": settings,
         "cue_model": {

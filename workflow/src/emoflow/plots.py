@@ -1,4 +1,7 @@
-"""Figures for the report: confusion matrices and the per-class F1 chart (PNG, written atomically)."""
+"""Figures for the report: confusion matrices, the per-class F1 chart, learning curves.
+
+Each function returns a matplotlib figure; the scripts write it with ``io.write_figure``.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .constants import EMOTIONS
-from .io import atomic_path
 
 log = logging.getLogger(__name__)
-
-# No timestamps or version strings in the PNG: reruns give identical files.
-_PNG_METADATA = {"Software": None}
 
 
 def _pyplot():
@@ -25,13 +24,6 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path) -> None:
-    plt = _pyplot()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight", metadata=_PNG_METADATA)
-    plt.close(fig)
-
-
 def row_normalise(cm: np.ndarray) -> np.ndarray:
     """Each row divided by its total (the recall of every true class); all-zero rows stay 0."""
     cm = np.asarray(cm, dtype=float)
@@ -41,7 +33,7 @@ def row_normalise(cm: np.ndarray) -> np.ndarray:
     return out
 
 
-def plot_confusion(cm: np.ndarray, path, title: str = "", labels: Sequence[str] = EMOTIONS) -> None:
+def confusion_figure(cm: np.ndarray, title: str = "", labels: Sequence[str] = EMOTIONS):
     """Row-normalised confusion heatmap; every cell shows its share and its count."""
     plt = _pyplot()
     cm = np.asarray(cm)
@@ -62,16 +54,15 @@ def plot_confusion(cm: np.ndarray, path, title: str = "", labels: Sequence[str] 
     if title:
         ax.set_title(title, fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of the true class (recall)")
-    _save(fig, path)
+    return fig
 
 
-def plot_per_class_f1(
+def per_class_f1_figure(
     f1: Mapping[str, Sequence[float]],
-    path,
     std: Mapping[str, Sequence[float]] | None = None,
     labels: Sequence[str] = EMOTIONS,
     title: str = "Per-class F1 on the test split",
-) -> None:
+):
     """Grouped bars: one group per emotion, one bar per setting (optional error bars = std over seeds)."""
     plt = _pyplot()
     settings = list(f1)
@@ -91,4 +82,26 @@ def plot_per_class_f1(
     ax.legend(fontsize=8, ncols=max(len(settings), 1), loc="upper center", bbox_to_anchor=(0.5, -0.08),
               frameon=False)
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, path)
+    return fig
+
+
+def curve_figure(history, best_epoch: int, title: str = ""):
+    """Learning curve: train/validation loss, and validation macro F1 and accuracy, against epoch."""
+    plt = _pyplot()
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax1.plot(history["epoch"], history["train_loss"], label="train")
+    ax1.plot(history["epoch"], history["val_loss"], label="validation")
+    ax1.set_xlabel("epoch")
+    ax1.set_ylabel("cross-entropy loss")
+    ax2.plot(history["epoch"], history["val_f1_macro"], label="validation macro F1", color="C2")
+    ax2.plot(history["epoch"], history["val_acc"], label="validation accuracy", color="C3", alpha=0.6)
+    ax2.plot(history["epoch"], history["train_acc"], label="train accuracy", color="C1", alpha=0.6, ls="--")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylim(0, 1)
+    for ax in (ax1, ax2):
+        ax.axvline(best_epoch, color="grey", ls=":", lw=1)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(f"{title} (best epoch {best_epoch})", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -8,14 +8,12 @@ probabilities in [0, 1] summing to 1. The fusion stage joins these tables on ``s
 from __future__ import annotations
 
 import logging
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from .constants import EMOTIONS, PROB_COLUMNS
 from .errors import DataError
-from .io import write_parquet
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +76,9 @@ def validate_predictions(df: pd.DataFrame, path) -> pd.DataFrame:
     return df
 
 
-def write_predictions(df: pd.DataFrame, path) -> None:
-    """Validate, then write atomically (columns in PREDICTION_COLUMNS order)."""
-    df = validate_predictions(df[PREDICTION_COLUMNS].reset_index(drop=True), path)
-    write_parquet(df, path)
+def checked(df: pd.DataFrame, source) -> pd.DataFrame:
+    """``df`` in PREDICTION_COLUMNS order, validated (``source`` names it in errors): ready to write."""
+    return validate_predictions(df[PREDICTION_COLUMNS].reset_index(drop=True), source)
 
 
 def read_predictions(path) -> pd.DataFrame:
@@ -93,24 +90,24 @@ def read_predictions(path) -> pd.DataFrame:
     return validate_predictions(df, path)
 
 
-def gather_predictions(parts: Iterable, out) -> pd.DataFrame:
-    """Concatenate the per-seed tables of one modality, validated, sorted by (seed, segment_id).
+def combine_seeds(tables: dict[str, pd.DataFrame], source) -> pd.DataFrame:
+    """The per-seed tables of one modality (``{path: table}``, validated) in one table sorted by
+    (seed, segment_id).
 
     Every seed must cover the same segments (same splits and labels): the fusion and the table compare
     seeds on one fixed test set.
     """
-    parts = [str(p) for p in parts]
-    if not parts:
+    if not tables:
         raise ValueError("no prediction tables to gather")
-    frames = [read_predictions(p)[PREDICTION_COLUMNS] for p in parts]
+    names = list(tables)
+    frames = [tables[n][PREDICTION_COLUMNS] for n in names]
     ref = frames[0].set_index("segment_id")[["split", "emotion"]].sort_index()
-    for p, f in zip(parts[1:], frames[1:]):
+    for name, f in zip(names[1:], frames[1:]):
         other = f.set_index("segment_id")[["split", "emotion"]].sort_index()
         if not ref.equals(other):
-            raise DataError(p, f"covers other segments, splits or labels than {parts[0]}")
+            raise DataError(name, f"covers other segments, splits or labels than {names[0]}")
     df = pd.concat(frames, ignore_index=True).sort_values(["seed", "segment_id"], kind="stable")
-    df = validate_predictions(df.reset_index(drop=True), out)
-    write_parquet(df, out)
+    df = validate_predictions(df.reset_index(drop=True), source)
     log.info("gathered %d prediction rows (%d seed(s), %d segments) from %d file(s)", len(df),
-             df["seed"].nunique(), len(ref), len(parts))
+             df["seed"].nunique(), len(ref), len(names))
     return df

@@ -48,18 +48,16 @@ def check_missing(modality: str, ok: pd.Series, max_fraction: float, detail: str
         )
 
 
-def summarise(modality_tables: list[str], excluded_path: str) -> pd.DataFrame:
-    """One table for the report: the index exclusions (modality ``index``) and each feature QC table."""
+def summarise(modality_tables: list[pd.DataFrame], excluded: pd.DataFrame) -> pd.DataFrame:
+    """One table for the report: the index exclusions (modality ``index``, from the exclusions table
+    with its ``reason`` column) and each modality's feature QC table (``QC_COLUMNS``)."""
     frames = []
-    excluded = pd.read_csv(excluded_path, sep="\t", dtype=str, keep_default_na=False)
     if len(excluded):
         counts = excluded["reason"].value_counts().sort_index()
         frames.append(pd.DataFrame({
             "modality": "index", "status": "excluded", "reason": counts.index,
             "n_segments": counts.values.astype(int), "fraction": float("nan"),
         }))
-    for path in modality_tables:
-        frames.append(pd.read_csv(path, sep="\t", keep_default_na=False,
-                                  dtype={"reason": str, "status": str, "modality": str}))
+    frames.extend(modality_tables)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=QC_COLUMNS)
     return table[QC_COLUMNS]

@@ -3,7 +3,6 @@ on synthetic data, the Bayes-optimal (oracle) figures of the known cue model."""
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -13,11 +12,11 @@ import pandas as pd
 
 from .constants import EMOTIONS, PAPER_RESULTS, SETTINGS
 from .errors import DataError
+from .metrics import SUMMARY_METRICS as METRICS
 
 log = logging.getLogger(__name__)
 
-METRICS = ("accuracy", "f1_macro", "f1_weighted", "uar")
-DECIMALS = 4
+DECIMALS = 4  # the CSV's fixed decimals: byte-identical reruns
 
 
 def table_columns(with_oracle: bool) -> list[str]:
@@ -27,20 +26,11 @@ def table_columns(with_oracle: bool) -> list[str]:
     return cols + [f"{m}_std" for m in METRICS] + ["n_seeds", "majority_accuracy"]
 
 
-def read_json(path) -> dict:
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise DataError(path, "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
-
-
-def load_metrics(paths: Sequence[str]) -> tuple[dict[str, dict], dict[str, str]]:
-    """Metrics of each setting and their files, keyed by setting id (checked against the folder name)."""
+def by_setting(documents: Sequence[tuple[str, dict]]) -> tuple[dict[str, dict], dict[str, str]]:
+    """Metrics of each setting (``documents``: (metrics file, its content) pairs) and their files, keyed
+    by setting id; a file must lie in its setting's folder (``.../{setting}/metrics.json``)."""
     out, sources = {}, {}
-    for p in paths:
-        m = read_json(p)
+    for p, m in documents:
         setting = m.get("setting", Path(p).parent.name)
         if setting != Path(p).parent.name:
             raise DataError(p, f"holds setting '{setting}' but lies in the folder of '{Path(p).parent.name}'")
@@ -64,7 +54,7 @@ def build_table(
     oracle: dict | None = None,
     *,
     sources: Mapping[str, str] | None = None,
-    oracle_source: str = "results/oracle.json",
+    oracle_source: str = "oracle",
 ) -> pd.DataFrame:
     """Table 1 as a DataFrame, rows in ``SETTINGS`` order; oracle columns only when ``oracle`` is given.
 
@@ -73,7 +63,8 @@ def build_table(
     sources = dict(sources or {})
     missing = [s for s in SETTINGS if s not in metrics]
     if missing:
-        raise DataError("results/fusion", f"no metrics for setting(s) {', '.join(missing)}")
+        raise DataError(", ".join(sources.values()) or "fusion metrics",
+                        f"no metrics for setting(s) {', '.join(missing)}")
     extra = sorted(set(metrics) - set(SETTINGS))
     if extra:
         raise DataError(", ".join(sources.get(s, s) for s in extra), f"unknown setting(s) {', '.join(extra)}")
@@ -82,7 +73,7 @@ def build_table(
     rows = []
     for sid, (label, _mods) in SETTINGS.items():
         m = metrics[sid]
-        src = sources.get(sid, f"results/fusion/{sid}/metrics.json")
+        src = sources.get(sid, f"metrics of {sid}")
         row: dict = {"setting": label}
         stds = {}
         for k in METRICS:
@@ -120,35 +111,9 @@ def per_class_f1(metrics: Mapping[str, dict]) -> tuple[dict[str, list[float]], d
     return means, stds
 
 
-def _as_list(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, (str, Path)):
-        return [str(value)]
-    return [str(v) for v in value]
-
-
-def run_table(metric_paths, oracle_path, qc_path, out_table, out_per_class_f1=None) -> pd.DataFrame:
-    """Rule ``table``: Table 1 CSV (fixed decimals, byte-identical reruns) and the per-class F1 chart."""
-    from .io import write_csv
-
-    qc = _as_list(qc_path)
-    if qc and Path(qc[0]).exists():
-        log.info("feature QC summary (%s):\n%s", qc[0], Path(qc[0]).read_text().rstrip())
-    oracle_paths = _as_list(oracle_path)
-    oracle = read_json(oracle_paths[0]) if oracle_paths else None
-    metrics, sources = load_metrics(_as_list(metric_paths))
-    table = build_table(metrics, oracle, sources=sources,
-                        oracle_source=oracle_paths[0] if oracle_paths else "results/oracle.json")
-    write_csv(table, out_table, float_format=f"%.{DECIMALS}f")
-    log.info("Table 1:\n%s", table.to_string(index=False))
-    if out_per_class_f1 is not None:
-        from .plots import plot_per_class_f1
-
-        means, stds = per_class_f1(metrics)
-        n_seeds = int(table["n_seeds"].max())
-        title = "Per-class F1 on the test split"
-        if n_seeds > 1:
-            title += f" (mean \u00b1 std over {n_seeds} seeds)"
-        plot_per_class_f1(means, out_per_class_f1, std=stds if n_seeds > 1 else None, title=title)
-    return table
+def per_class_f1_title(table: pd.DataFrame) -> str:
+    n_seeds = int(table["n_seeds"].max())
+    title = "Per-class F1 on the test split"
+    if n_seeds > 1:
+        title += f" (mean \u00b1 std over {n_seeds} seeds)"
+    return title

@@ -46,10 +46,7 @@ Augmentation (training only, seeded): each clip is shifted in time by a random o
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,10 +55,13 @@ from torch import nn
 
 from ..constants import EMOTIONS
 from ..errors import DataError
-from ..io import write_json
+from . import checkpoint
 from . import training as T
+from .adapter import Setup
 
 log = logging.getLogger(__name__)
+
+NAME = "audio"
 
 ARCHS = {
     "logmel": {
@@ -249,40 +249,52 @@ class TimeShift:
         return [out, *inputs[1:]]
 
 
-def _load_audio(seg: pd.DataFrame, array_path, table_path):
+def read_inputs(paths) -> dict:
+    """The audio index table and the memory-mapped float16 array [segments, samples]."""
+    table_path, array_path = paths["index"], paths["array"]
     try:
         table = pd.read_parquet(table_path)
     except Exception as exc:
         raise DataError(table_path, f"cannot read audio index ({exc})") from exc
-    for col in ("segment_id", "row", "ok"):
-        if col not in table.columns:
-            raise DataError(table_path, f"missing column {col}")
     try:
         array = np.load(array_path, mmap_mode="r")
     except Exception as exc:
         raise DataError(array_path, f"cannot memory-map audio array ({exc})") from exc
-    if array.ndim != 2:
-        raise DataError(array_path, f"expected a 2-D array [segments, samples], got shape {array.shape}")
+    return {"index": table, "array": array, "sources": {"index": str(table_path), "array": str(array_path)}}
+
+
+def _check_index(table: pd.DataFrame, seg: pd.DataFrame, source) -> pd.DataFrame:
+    for col in ("segment_id", "row", "ok"):
+        if col not in table.columns:
+            raise DataError(source, f"missing column {col}")
     table = table.copy()
     table["segment_id"] = table["segment_id"].astype(str)
     if table["segment_id"].duplicated().any():
-        raise DataError(table_path, "duplicate segment_id")
+        raise DataError(source, "duplicate segment_id")
     absent = ~seg["segment_id"].isin(table["segment_id"])
     if absent.any():
-        raise DataError(table_path, f"{int(absent.sum())} segment(s) of the segments table have no row, "
-                                    f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
-    m = seg[["segment_id"]].merge(table, on="segment_id", how="left", validate="one_to_one")
+        raise DataError(source, f"{int(absent.sum())} segment(s) of the segments table have no row, "
+                                f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
+    return seg[["segment_id"]].merge(table, on="segment_id", how="left", validate="one_to_one")
+
+
+def _audio_rows(seg: pd.DataFrame, inputs: dict):
+    """(array, row of each segment in it, usable flag per segment), checked against the segments."""
+    sources, array = inputs["sources"], inputs["array"]
+    if array.ndim != 2:
+        raise DataError(sources["array"], f"expected a 2-D array [segments, samples], got shape {array.shape}")
+    m = _check_index(inputs["index"], seg, sources["index"])
     rows = m["row"].to_numpy()
     ok = m["ok"].fillna(False).astype(bool).to_numpy()
     valid = ~pd.isna(rows)
     rows = np.where(valid, rows, -1).astype(np.int64)
     if ok.any() and ((rows[ok] < 0) | (rows[ok] >= array.shape[0])).any():
-        raise DataError(table_path, f"row index outside audio array of {array.shape[0]} rows")
+        raise DataError(sources["index"], f"row index outside audio array of {array.shape[0]} rows")
     # Non-finite samples in a usable clip would silently poison training.
     for start in range(0, int(ok.sum()), 512):
         part = np.flatnonzero(ok)[start : start + 512]
         if not np.isfinite(np.asarray(array[np.sort(rows[part])], dtype=np.float32)).all():
-            raise DataError(array_path, "usable clip(s) contain NaN or infinite samples")
+            raise DataError(sources["array"], "usable clip(s) contain NaN or infinite samples")
     reasons = m.loc[~ok, "reason"].fillna("unknown").value_counts() if "reason" in m else pd.Series(dtype=int)
     for reason, count in reasons.items():
         log.info("audio unusable (%s): %d segment(s)", reason, count)
@@ -293,24 +305,8 @@ def _forward(model, inputs):
     return model(inputs[0])
 
 
-def train(segments, array, features, outputs: dict, params: dict, seed: int) -> T.FitResult:
-    """Rule ``train`` for modality audio (inputs: segments.parquet, audio.npy, audio.parquet)."""
-    settings = T.TrainSettings.from_params(params)
-    arch = settings.extra.get("arch", "small")
-    if arch not in ARCHS:
-        raise ValueError(f"audio arch must be one of {sorted(ARCHS)}, not {arch!r}")
-    spec = ARCHS[arch]
-    seg = T.load_segments(segments)
-    wave, rows, ok = _load_audio(seg, array, features)
-    n_samples = int(wave.shape[1])
-    sample_rate = int(settings.extra.get("sample_rate", 16000))
-    max_seconds = float(settings.extra.get("max_seconds", n_samples / sample_rate))
-    if abs(n_samples - sample_rate * max_seconds) > 1:
-        log.warning("audio array has %d samples per clip, config says %d (sample_rate x max_seconds); "
-                    "using the array's length", n_samples, int(sample_rate * max_seconds))
-    labels = seg["label"].to_numpy()
-    splits = seg["split"].to_numpy()
-
+def _wave_sources(wave, rows: np.ndarray, labels: np.ndarray, splits: np.ndarray):
+    """Source builder that reads the clips of a batch from the (memory-mapped) array."""
     def source(pos: np.ndarray) -> T.Source:
         r = rows[pos]
 
@@ -319,9 +315,22 @@ def train(segments, array, features, outputs: dict, params: dict, seed: int) -> 
 
         return T.Source(fetch, labels[pos], splits[pos])
 
-    prepared = T.Prepared(segments=seg, usable=ok, source=source)
-    generator = T.seed_everything(seed)
-    device = T.configure_device(settings.device)
+    return source
+
+
+def setup(seg: pd.DataFrame, inputs: dict, settings: T.TrainSettings, seed: int) -> Setup:
+    """Clips from the audio features stage, the CNN of ``arch``, time-shift augmentation."""
+    arch = settings.extra["arch"]
+    if arch not in ARCHS:
+        raise ValueError(f"audio arch must be one of {sorted(ARCHS)}, not {arch!r}")
+    spec = ARCHS[arch]
+    wave, rows, ok = _audio_rows(seg, inputs)
+    n_samples = int(wave.shape[1])
+    sample_rate = int(settings.extra["sample_rate"])
+    max_seconds = float(settings.extra["max_seconds"])
+    if abs(n_samples - sample_rate * max_seconds) > 1:
+        log.warning("audio array has %d samples per clip, config says %d (sample_rate x max_seconds); "
+                    "using the array's length", n_samples, int(sample_rate * max_seconds))
     model = AudioCNN(spec, sample_rate=sample_rate)
     config = {"arch": arch, "spec": spec, "n_samples": n_samples, "sample_rate": sample_rate,
               "n_classes": len(EMOTIONS), "n_parameters": n_parameters(model),
@@ -338,30 +347,26 @@ def train(segments, array, features, outputs: dict, params: dict, seed: int) -> 
         "unusable": "left out of training; predicted as the training prior",
     }
     augment = TimeShift(spec["augment_shift"], seed + 1) if spec["augment_shift"] > 0 else None
-
-    def save(m, cfg):
-        T.save_state_dict(m, outputs["model"])
-        write_json(cfg, outputs["config"])
-
-    return T.run_training("audio", prepared, model, settings, seed=seed, generator=generator, device=device,
-                          forward=_forward, outputs=outputs, save_checkpoint=save, config=config,
-                          preprocessing=preprocessing, augment=augment)
+    return Setup(model=model, usable=ok,
+                 source=_wave_sources(wave, rows, seg["label"].to_numpy(), seg["split"].to_numpy()),
+                 forward=_forward, config=config, preprocessing=preprocessing, augment=augment)
 
 
-def load_model(seed_dir) -> tuple[AudioCNN, dict]:
+save_checkpoint = checkpoint.save
+
+
+def load_checkpoint(folder) -> tuple[AudioCNN, dict]:
     """Rebuild the trained model from ``config.json`` + ``model.safetensors``; returns (model, config)."""
-    seed_dir = Path(seed_dir)
-    config = json.loads((seed_dir / "config.json").read_text())
-    model = AudioCNN(config["spec"], config["n_classes"], sample_rate=config.get("sample_rate", 16000))
-    model.load_state_dict(T.load_state_dict(seed_dir / "model.safetensors"))
+    config = checkpoint.read_config(folder)
+    model = AudioCNN(config["spec"], config["n_classes"], sample_rate=config["sample_rate"])
+    model.load_state_dict(checkpoint.load_state_dict(f"{folder}/model.safetensors"))
     model.eval()
     return model, config
 
 
 @torch.no_grad()
-def predict(seed_dir, waveforms: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Probabilities [n, 7] for waveforms [n, n_samples] from a saved model."""
-    model, config = load_model(seed_dir)
+def predict(model: AudioCNN, config: dict, waveforms: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Probabilities [n, 7] for waveforms [n, n_samples] from a loaded checkpoint."""
     if waveforms.shape[1] != config["n_samples"]:
         raise ValueError(f"model expects {config['n_samples']} samples per clip, got {waveforms.shape[1]}")
     out = []

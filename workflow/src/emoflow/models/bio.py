@@ -18,10 +18,8 @@ Preprocessing, fitted on the TRAIN split only and saved in ``preprocessing.json`
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,13 +28,15 @@ from torch import nn
 
 from ..constants import BIO_SIGNALS, EMOTIONS
 from ..errors import DataError
-from ..io import write_json
+from . import checkpoint
 from . import training as T
+from .adapter import Setup
 
 log = logging.getLogger(__name__)
 
-FEATURE_PATTERN = re.compile(r"^(ecg|eda|temp)_(?!.*(_ok|_reason)$)")
+NAME = "bio"
 GROUPS = list(BIO_SIGNALS)  # ecg, eda, temp
+FEATURE_PATTERN = re.compile(rf"^({'|'.join(GROUPS)})_(?!.*(_ok|_reason)$)")
 
 
 class BioMLP(nn.Module):
@@ -57,7 +57,7 @@ class BioMLP(nn.Module):
 
 
 def feature_columns(df: pd.DataFrame) -> list[str]:
-    """The numeric ``ecg_*``/``eda_*``/``temp_*`` feature columns, in file order."""
+    """The numeric ``{signal}_*`` feature columns (``ecg_*``, ``eda_*``, ``temp_*``), in file order."""
     cols = []
     for c in df.columns:
         if not FEATURE_PATTERN.match(str(c)):
@@ -124,23 +124,29 @@ def apply_preprocessing(df: pd.DataFrame, prep: dict) -> np.ndarray:
     return ((full - mean) / std).astype(np.float32)
 
 
-def _join_features(seg: pd.DataFrame, features_path) -> pd.DataFrame:
+def read_inputs(paths) -> dict:
+    """The bio features table (one row per segment)."""
+    path = paths["features"]
     try:
-        feats = pd.read_parquet(features_path)
+        feats = pd.read_parquet(path)
     except Exception as exc:
-        raise DataError(features_path, f"cannot read bio features ({exc})") from exc
+        raise DataError(path, f"cannot read bio features ({exc})") from exc
+    return {"features": feats, "source": str(path)}
+
+
+def _join_features(seg: pd.DataFrame, feats: pd.DataFrame, source) -> pd.DataFrame:
     if "segment_id" not in feats.columns:
-        raise DataError(features_path, "missing column segment_id")
+        raise DataError(source, "missing column segment_id")
     feats = feats.copy()
     feats["segment_id"] = feats["segment_id"].astype(str)
     if feats["segment_id"].duplicated().any():
-        raise DataError(features_path, "duplicate segment_id")
+        raise DataError(source, "duplicate segment_id")
     if not feature_columns(feats):
-        raise DataError(features_path, "no numeric ecg_*/eda_*/temp_* feature column")
+        raise DataError(source, f"no numeric {'/'.join(g + '_*' for g in GROUPS)} feature column")
     absent = ~seg["segment_id"].isin(feats["segment_id"])
     if absent.any():
-        raise DataError(features_path, f"{int(absent.sum())} segment(s) of the segments table have no row, "
-                                       f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
+        raise DataError(source, f"{int(absent.sum())} segment(s) of the segments table have no row, "
+                                f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
     drop = [c for c in feats.columns if c != "segment_id" and c in seg.columns]
     return seg.merge(feats.drop(columns=drop), on="segment_id", how="left", validate="one_to_one")
 
@@ -149,60 +155,44 @@ def _forward(model, inputs):
     return model(inputs[0])
 
 
-def train(segments, features, outputs: dict, params: dict, seed: int) -> T.FitResult:
-    """Rule ``train`` for modality bio (inputs: segments.parquet, bio.parquet)."""
-    settings = T.TrainSettings.from_params(params)
-    hidden = [int(h) for h in settings.extra.get("hidden", [64, 32])]
-    dropout = float(settings.extra.get("dropout", 0.1))
-    seg = T.load_segments(segments)
-    df = _join_features(seg, features)
+def setup(seg: pd.DataFrame, inputs: dict, settings: T.TrainSettings, seed: int) -> Setup:
+    """Preprocessing fitted on the training rows, inputs for every segment, the MLP."""
+    hidden = [int(h) for h in settings.extra["hidden"]]
+    dropout = float(settings.extra["dropout"])
+    df = _join_features(seg, inputs["features"], inputs["source"])
     train_rows = df[df["split"] == "train"]
     T.assert_no_test(train_rows["split"], "bio preprocessing fit")
     prep = fit_preprocessing(train_rows)
+    indicators = _missing_indicators(df, prep["feature_columns"])
     for g in GROUPS:
         if f"{g}_missing" in prep["indicator_columns"]:
-            n = int((_missing_indicators(df, prep["feature_columns"])[f"{g}_missing"] > 0).sum())
+            n = int((indicators[f"{g}_missing"] > 0).sum())
             log.info("%s: %d of %d segments missing (imputed, flagged)", g, n, len(df))
     x = torch.from_numpy(apply_preprocessing(df, prep))
     log.info("bio inputs: %d columns (%d features + %d missing indicators)", x.shape[1],
              len(prep["feature_columns"]), len(prep["indicator_columns"]))
-    labels = seg["label"].to_numpy()
-    splits = seg["split"].to_numpy()
-    prepared = T.Prepared(
-        segments=seg,
-        usable=np.ones(len(seg), dtype=bool),
-        source=lambda pos: T.Source.from_tensors([x[torch.as_tensor(pos, dtype=torch.long)]], labels[pos],
-                                                 splits[pos]),
-    )
-    generator = T.seed_everything(seed)
-    device = T.configure_device(settings.device)
     model = BioMLP(x.shape[1], hidden, dropout)
     arch = {"arch": "mlp", "n_features": int(x.shape[1]), "hidden": hidden, "dropout": dropout,
             "n_classes": len(EMOTIONS), "n_parameters": sum(p.numel() for p in model.parameters())}
-
-    def save(m, config):
-        T.save_state_dict(m, outputs["model"])
-        write_json(config, outputs["config"])
-
-    return T.run_training("bio", prepared, model, settings, seed=seed, generator=generator, device=device,
-                          forward=_forward, outputs=outputs, save_checkpoint=save, config=arch,
-                          preprocessing=prep)
+    return Setup(model=model, usable=np.ones(len(seg), dtype=bool),
+                 source=T.tensor_sources([x], seg["label"].to_numpy(), seg["split"].to_numpy()),
+                 forward=_forward, config=arch, preprocessing=prep)
 
 
-def load_model(seed_dir) -> tuple[BioMLP, dict]:
-    """Rebuild the trained model from ``config.json`` + ``model.safetensors``; returns (model, preprocessing)."""
-    seed_dir = Path(seed_dir)
-    config = json.loads((seed_dir / "config.json").read_text())
-    prep = json.loads((seed_dir / "preprocessing.json").read_text())
+save_checkpoint = checkpoint.save
+
+
+def load_checkpoint(folder) -> tuple[BioMLP, dict]:
+    """Rebuild the trained model from ``config.json`` + ``model.safetensors``; returns (model, config)."""
+    config = checkpoint.read_config(folder)
     model = BioMLP(config["n_features"], config["hidden"], config["dropout"], config["n_classes"])
-    model.load_state_dict(T.load_state_dict(seed_dir / "model.safetensors"))
+    model.load_state_dict(checkpoint.load_state_dict(f"{folder}/model.safetensors"))
     model.eval()
-    return model, prep
+    return model, config
 
 
 @torch.no_grad()
-def predict(seed_dir, features: pd.DataFrame) -> np.ndarray:
-    """Probabilities [n, 7] for the rows of a bio features table, from a saved model."""
-    model, prep = load_model(seed_dir)
+def predict(model: BioMLP, prep: dict, features: pd.DataFrame) -> np.ndarray:
+    """Probabilities [n, 7] for the rows of a bio features table (``prep``: its preprocessing.json)."""
     x = torch.from_numpy(apply_preprocessing(features, prep))
     return T.softmax(model(x).numpy())

@@ -9,12 +9,11 @@ row with the backbone's ``pad_token_id``, masked out).
 
 The checkpoint is ``model.save_pretrained(seed_dir)``: ``model.safetensors`` + ``config.json`` (the
 Hugging Face config, carrying this run's training record under ``emoflow``), loadable again with
-``from_pretrained(seed_dir)`` (``load_model``).
+``from_pretrained(seed_dir)`` (``load_checkpoint``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -24,17 +23,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..constants import EMOTIONS
+from ..constants import CLASS_INDEX, EMOTIONS
 from ..errors import DataError
 from . import training as T
+from .adapter import Setup
 
 log = logging.getLogger(__name__)
 
+NAME = "text"
 HF_FILES = ("model.safetensors", "config.json")
-
-
-def _label_maps() -> tuple[dict[int, str], dict[str, int]]:
-    return {i: e for i, e in enumerate(EMOTIONS)}, {e: i for i, e in enumerate(EMOTIONS)}
 
 
 def _quiet_transformers() -> None:
@@ -50,12 +47,11 @@ def load_backbone(folder):
     from transformers.utils import logging as hf_logging
 
     _quiet_transformers()
-    id2label, label2id = _label_maps()
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the "newly initialized classifier" notice is expected
     try:
         model = AutoModelForSequenceClassification.from_pretrained(
-            str(folder), num_labels=len(EMOTIONS), id2label=id2label, label2id=label2id,
+            str(folder), num_labels=len(EMOTIONS), id2label=dict(enumerate(EMOTIONS)), label2id=dict(CLASS_INDEX),
             local_files_only=True)
     except (OSError, ValueError) as exc:
         raise DataError(folder, f"cannot load a text backbone with from_pretrained ({exc})") from exc
@@ -65,30 +61,36 @@ def load_backbone(folder):
     return model
 
 
-def _token_tensors(seg: pd.DataFrame, features_path, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def read_inputs(paths) -> dict:
+    """The token table and the backbone folder (loaded in ``setup``, after seeding)."""
+    path = paths["features"]
     try:
-        feats = pd.read_parquet(features_path)
+        feats = pd.read_parquet(path)
     except Exception as exc:
-        raise DataError(features_path, f"cannot read text features ({exc})") from exc
+        raise DataError(path, f"cannot read text features ({exc})") from exc
+    return {"features": feats, "source": str(path), "backbone": str(paths["backbone"])}
+
+
+def _token_tensors(seg: pd.DataFrame, feats: pd.DataFrame, source, pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     for col in ("segment_id", "input_ids", "attention_mask"):
         if col not in feats.columns:
-            raise DataError(features_path, f"missing column {col}")
+            raise DataError(source, f"missing column {col}")
     feats = feats.copy()
     feats["segment_id"] = feats["segment_id"].astype(str)
     if feats["segment_id"].duplicated().any():
-        raise DataError(features_path, "duplicate segment_id")
+        raise DataError(source, "duplicate segment_id")
     absent = ~seg["segment_id"].isin(feats["segment_id"])
     if absent.any():
-        raise DataError(features_path, f"{int(absent.sum())} segment(s) of the segments table have no row, "
-                                       f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
+        raise DataError(source, f"{int(absent.sum())} segment(s) of the segments table have no row, "
+                                f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
     m = seg[["segment_id"]].merge(feats[["segment_id", "input_ids", "attention_mask"]], on="segment_id",
                                   how="left", validate="one_to_one")
     ids = [np.asarray(v, dtype=np.int64) for v in m["input_ids"]]
     masks = [np.asarray(v, dtype=np.int64) for v in m["attention_mask"]]
     bad = [i for i, (a, b) in enumerate(zip(ids, masks)) if len(a) != len(b) or len(a) == 0]
     if bad:
-        raise DataError(features_path, f"input_ids and attention_mask differ in length or are empty for "
-                                       f"segment {m['segment_id'].iloc[bad[0]]!r}")
+        raise DataError(source, f"input_ids and attention_mask differ in length or are empty for "
+                                f"segment {m['segment_id'].iloc[bad[0]]!r}")
     length = max(len(a) for a in ids)
     id_arr = np.full((len(ids), length), pad_id, dtype=np.int64)
     mask_arr = np.zeros((len(ids), length), dtype=np.int64)
@@ -98,12 +100,41 @@ def _token_tensors(seg: pd.DataFrame, features_path, pad_id: int) -> tuple[torch
     return torch.from_numpy(id_arr), torch.from_numpy(mask_arr)
 
 
+def _check_fits_backbone(model, ids: torch.Tensor, source) -> None:
+    if int(ids.max()) >= model.config.vocab_size:
+        raise DataError(source, f"token id {int(ids.max())} outside the backbone vocabulary "
+                                f"({model.config.vocab_size}); were the tokens made for another backbone?")
+    max_pos = getattr(model.config, "max_position_embeddings", None)
+    if max_pos is not None and ids.shape[1] > max_pos:
+        raise DataError(source, f"sequences of {ids.shape[1]} tokens exceed the backbone's {max_pos} positions")
+
+
 def _forward(model, inputs):
     return model(input_ids=inputs[0], attention_mask=inputs[1]).logits
 
 
+def setup(seg: pd.DataFrame, inputs: dict, settings: T.TrainSettings, seed: int) -> Setup:
+    """The backbone with a fresh 7-class head (seeded before this call) and the padded token tensors."""
+    backbone, source = inputs["backbone"], inputs["source"]
+    model = load_backbone(backbone)
+    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    ids, mask = _token_tensors(seg, inputs["features"], source, pad_id)
+    _check_fits_backbone(model, ids, source)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("text model %s from %s: %d parameters, %d tokens per segment", model.config.model_type,
+             backbone, n_params, ids.shape[1])
+    config = {"arch": model.config.model_type, "backbone": str(backbone), "n_parameters": n_params,
+              "max_length": int(ids.shape[1])}
+    preprocessing = {"backbone": str(backbone), "max_length": int(ids.shape[1]), "pad_token_id": int(pad_id),
+                     "input": "input_ids and attention_mask of the text features stage"}
+    return Setup(model=model, usable=np.ones(len(seg), dtype=bool),
+                 source=T.tensor_sources([ids, mask], seg["label"].to_numpy(), seg["split"].to_numpy()),
+                 forward=_forward, config=config, preprocessing=preprocessing)
+
+
 def save_checkpoint(model, config: dict, model_path, config_path) -> None:
-    """save_pretrained into a temporary folder, then move model.safetensors and config.json in place."""
+    """save_pretrained into a temporary folder, then move model.safetensors and config.json in place;
+    the training record travels in the Hugging Face config under ``emoflow``."""
     _quiet_transformers()
     model_path, config_path = Path(model_path), Path(config_path)
     model.config.emoflow = config
@@ -121,68 +152,21 @@ def save_checkpoint(model, config: dict, model_path, config_path) -> None:
     del model.config.emoflow
 
 
-def train(segments, features, backbone, outputs: dict, params: dict, seed: int) -> T.FitResult:
-    """Rule ``train`` for modality text (inputs: segments.parquet, text.parquet, backbone folder)."""
-    settings = T.TrainSettings.from_params(params)
-    seg = T.load_segments(segments)
-    generator = T.seed_everything(seed)  # before loading: the classifier head is initialised randomly
-    device = T.configure_device(settings.device)
-    model = load_backbone(backbone)
-    pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
-    ids, mask = _token_tensors(seg, features, pad_id)
-    if int(ids.max()) >= model.config.vocab_size:
-        raise DataError(features, f"token id {int(ids.max())} outside the backbone vocabulary "
-                                  f"({model.config.vocab_size}); were the tokens made for another backbone?")
-    max_pos = getattr(model.config, "max_position_embeddings", None)
-    if max_pos is not None and ids.shape[1] > max_pos:
-        raise DataError(features, f"sequences of {ids.shape[1]} tokens exceed the backbone's "
-                                  f"{max_pos} positions")
-    labels = seg["label"].to_numpy()
-    splits = seg["split"].to_numpy()
-    prepared = T.Prepared(
-        segments=seg,
-        usable=np.ones(len(seg), dtype=bool),
-        source=lambda pos: T.Source.from_tensors([ids[torch.as_tensor(pos)], mask[torch.as_tensor(pos)]],
-                                                 labels[pos], splits[pos]),
-    )
-    n_params = sum(p.numel() for p in model.parameters())
-    log.info("text model %s from %s: %d parameters, %d tokens per segment", model.config.model_type,
-             backbone, n_params, ids.shape[1])
-    config = {"arch": model.config.model_type, "backbone": str(backbone), "n_parameters": n_params,
-              "max_length": int(ids.shape[1])}
-    preprocessing = {"backbone": str(backbone), "max_length": int(ids.shape[1]), "pad_token_id": int(pad_id),
-                     "input": "input_ids and attention_mask of the text features stage"}
-
-    def save(m, cfg):
-        save_checkpoint(m, cfg, outputs["model"], outputs["config"])
-
-    return T.run_training("text", prepared, model, settings, seed=seed, generator=generator, device=device,
-                          forward=_forward, outputs=outputs, save_checkpoint=save, config=config,
-                          preprocessing=preprocessing)
-
-
-def load_model(seed_dir):
-    """The fine-tuned classifier from ``model.safetensors`` + ``config.json`` (from_pretrained)."""
+def load_checkpoint(folder):
+    """The fine-tuned classifier (from_pretrained) and its training record; returns (model, config)."""
     from transformers import AutoModelForSequenceClassification
 
     _quiet_transformers()
-    model = AutoModelForSequenceClassification.from_pretrained(str(seed_dir), local_files_only=True)
+    model = AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True)
     model.eval()
-    return model
+    return model, dict(getattr(model.config, "emoflow", {}))
 
 
 @torch.no_grad()
-def predict(seed_dir, input_ids: torch.Tensor, attention_mask: torch.Tensor, batch_size: int = 64) -> np.ndarray:
-    """Probabilities [n, 7] for token tensors from a saved model."""
-    model = load_model(seed_dir)
+def predict(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, batch_size: int = 64) -> np.ndarray:
+    """Probabilities [n, 7] for token tensors from a loaded checkpoint."""
     out = []
     for start in range(0, len(input_ids), batch_size):
         sl = slice(start, start + batch_size)
         out.append(model(input_ids=input_ids[sl], attention_mask=attention_mask[sl]).logits.numpy())
     return T.softmax(np.concatenate(out)) if out else np.zeros((0, len(EMOTIONS)))
-
-
-def read_config(seed_dir) -> dict:
-    """The training record stored in a text checkpoint's config.json."""
-    return json.loads((Path(seed_dir) / "config.json").read_text()).get("emoflow", {})
-

@@ -1,53 +1,57 @@
-"""Training mechanics shared by the three per-modality models.
+"""The one training loop, shared by every modality adapter (``emoflow.models.registry``).
 
-One run = one modality and one seed:
+One run = one modality and one seed (``train``):
 
 1. ``seed_everything`` seeds Python, NumPy and torch and returns the ``torch.Generator`` that orders the
    training batches; ``configure_device`` picks CPU or CUDA (config ``device``) and turns on
    deterministic algorithms, so the same seed on the same machine gives byte-identical checkpoints.
-2. ``fit`` trains with AdamW and cross-entropy on logits (optionally weighted by inverse training-class
+2. The adapter's ``setup`` turns the segments and its feature inputs into a model, a ``Source`` builder
+   and the usable-segment mask (``adapter.Setup``).
+3. ``fit`` trains with AdamW and cross-entropy on logits (optionally weighted by inverse training-class
    frequency, optionally label-smoothed), with a per-batch learning-rate schedule (``schedule``:
    constant, cosine or linear decay to 0 at the last planned step, after a linear warm-up over the
    ``warmup`` fraction of the steps), evaluates the VALIDATION split after every epoch, keeps the best
-   epoch (``select``: ``f1`` = macro F1, ties broken by the lower validation loss; ``loss`` = validation
-   cross-entropy, ties broken by the higher macro F1 -- the epoch with the best-calibrated
-   probabilities, which late fusion multiplies), stops early after ``patience`` epochs without
-   improvement (0 = never) and restores the best weights. The test split is never seen here: ``fit`` and
-   ``run_training`` assert it.
-3. ``run_training`` wires it together for a modality: fit, predict every validation and test segment,
-   write the checkpoint (safetensors), ``config.json``, ``preprocessing.json``, the learning curve
-   (``curve.csv`` + ``curve.png``) and ``predictions.parquet``.
+   epoch (``select``: ``f1`` = macro F1 over the seven classes, as in Table 1 (``metrics.f1_macro``),
+   ties broken by the lower validation loss; ``loss`` = validation cross-entropy, ties broken by the
+   higher macro F1 -- the epoch with the best-calibrated probabilities, which late fusion multiplies),
+   stops early after ``patience`` epochs without improvement (0 = never) and restores the best weights.
+   The test split is never seen here: ``fit`` and ``train`` assert it.
+4. ``train`` predicts every validation and test segment and returns a ``TrainResult`` (model, checkpoint
+   config, preprocessing record, learning curve, prediction table); the ``train`` script writes them.
 
 Segments a modality cannot use (audio that failed to load) are left out of training and selection and
 get the *training prior* as their prediction: the class frequencies of the training split with add-one
-smoothing. Every validation and test segment therefore has probabilities and every Table 1 setting is
-scored on the same test set.
+smoothing (``metrics.class_prior``). Every validation and test segment therefore has probabilities and
+every Table 1 setting is scored on the same test set.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from ..constants import EMOTIONS, PROB_COLUMNS, SPLITS
+from ..constants import CLASS_INDEX, EMOTIONS, PROB_COLUMNS, SPLITS
 from ..errors import DataError
-from ..io import atomic_path, write_csv, write_json
+from ..metrics import class_prior, f1_macro
+from ..predictions import prediction_table
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .adapter import Adapter
 
 log = logging.getLogger(__name__)
 
 N_CLASSES = len(EMOTIONS)
-LABEL_INDEX = {e: i for i, e in enumerate(EMOTIONS)}
+CLASS_CODES = list(range(N_CLASSES))
 CURVE_COLUMNS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_f1_macro", "seconds"]
 
 SCHEDULES = ("constant", "cosine", "linear")
@@ -62,26 +66,32 @@ Forward = Callable[[nn.Module, Sequence[torch.Tensor]], torch.Tensor]
 # --------------------------------------------------------------------------------------------------
 @dataclass
 class TrainSettings:
-    """The hyperparameters every modality shares (rule param ``train``); extras stay in ``extra``."""
+    """The hyperparameters every modality shares (rule param ``train``); extras stay in ``extra``.
 
-    batch_size: int = 32
-    lr: float = 1e-3
-    epochs: int = 30
-    weight_decay: float = 1e-4
-    patience: int = 10
-    class_weights: bool = False
-    device: str = "auto"
-    schedule: str = "constant"
-    warmup: float = 0.0
-    label_smoothing: float = 0.0
-    select: str = "f1"
+    No defaults here: they live in the config schema, which fills every key before a rule runs.
+    """
+
+    batch_size: int
+    lr: float
+    epochs: int
+    weight_decay: float
+    patience: int
+    class_weights: bool
+    device: str
+    schedule: str
+    warmup: float
+    label_smoothing: float
+    select: str
     extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_params(cls, params: dict) -> "TrainSettings":
         params = dict(params)
-        known = {k: params.pop(k) for k in list(params) if k in cls.__dataclass_fields__ and k != "extra"}
-        s = cls(**known, extra=params)
+        names = [k for k in cls.__dataclass_fields__ if k != "extra"]
+        missing = [k for k in names if k not in params]
+        if missing:
+            raise ValueError(f"training settings lack {', '.join(missing)}")
+        s = cls(**{k: params.pop(k) for k in names}, extra=params)
         if s.batch_size < 1 or s.epochs < 1 or s.patience < 0 or s.lr <= 0:
             raise ValueError(f"invalid training settings: {s}")
         if s.schedule not in SCHEDULES:
@@ -90,8 +100,6 @@ class TrainSettings:
             raise ValueError(f"select must be one of {SELECT}, not {s.select!r}")
         if not 0 <= s.warmup < 1 or not 0 <= s.label_smoothing < 1:
             raise ValueError(f"warmup and label_smoothing must lie in [0, 1): {s}")
-        if s.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, not {s.device!r}")
         return s
 
     def as_dict(self) -> dict:
@@ -112,12 +120,12 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` fails clearly when there is no GPU."""
+    if name not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("config device is 'cuda' but torch finds no CUDA GPU (use device: auto or cpu)")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda, not {name!r}")
     return torch.device(name)
 
 
@@ -141,49 +149,30 @@ def configure_device(name: str) -> torch.device:
 
 
 # --------------------------------------------------------------------------------------------------
-# Segments, labels, metrics
+# Segments, labels, guards
 # --------------------------------------------------------------------------------------------------
-def load_segments(path) -> pd.DataFrame:
-    """segments.parquet with the columns training needs, checked; adds ``label`` (class index)."""
-    try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # unreadable parquet
-        raise DataError(path, f"cannot read segments table ({exc})") from exc
+def check_segments(df: pd.DataFrame, source) -> pd.DataFrame:
+    """The segments table with the columns training needs, checked; adds ``label`` (class index).
+
+    ``source`` names the table in error messages.
+    """
     missing = [c for c in ("segment_id", "emotion", "split") if c not in df.columns]
     if missing:
-        raise DataError(path, f"missing column(s) {', '.join(missing)}")
+        raise DataError(source, f"missing column(s) {', '.join(missing)}")
     df = df.copy()
     df["segment_id"] = df["segment_id"].astype(str)
     if df["segment_id"].duplicated().any():
         dup = df.loc[df["segment_id"].duplicated(), "segment_id"].iloc[0]
-        raise DataError(path, f"duplicate segment_id {dup!r}")
-    bad = ~df["emotion"].isin(EMOTIONS)
-    if bad.any():
-        raise DataError(path, f"{int(bad.sum())} row(s) with an unknown emotion, e.g. {df.loc[bad, 'emotion'].iloc[0]!r}")
-    bad = ~df["split"].isin(SPLITS)
-    if bad.any():
-        raise DataError(path, f"{int(bad.sum())} row(s) with an unknown split, e.g. {df.loc[bad, 'split'].iloc[0]!r}")
+        raise DataError(source, f"duplicate segment_id {dup!r}")
+    for col, allowed in (("emotion", EMOTIONS), ("split", SPLITS)):
+        bad = ~df[col].isin(allowed)
+        if bad.any():
+            raise DataError(source, f"{int(bad.sum())} row(s) with an unknown {col}, e.g. "
+                                    f"{df.loc[bad, col].iloc[0]!r}")
     if not (df["split"] == "train").any():
-        raise DataError(path, "no segment in the train split")
-    df["label"] = df["emotion"].map(LABEL_INDEX).astype(np.int64)
+        raise DataError(source, "no segment in the train split")
+    df["label"] = df["emotion"].map(CLASS_INDEX).astype(np.int64)
     return df.reset_index(drop=True)
-
-
-def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Macro F1 over the classes present in ``y_true`` or ``y_pred`` (as scikit-learn, zero_division=0)."""
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    if len(y_true) == 0:
-        return 0.0
-    labels = np.union1d(y_true, y_pred)
-    f1s = []
-    for c in labels:
-        tp = np.sum((y_true == c) & (y_pred == c))
-        fp = np.sum((y_true != c) & (y_pred == c))
-        fn = np.sum((y_true == c) & (y_pred != c))
-        denom = 2 * tp + fp + fn
-        f1s.append(2 * tp / denom if denom else 0.0)
-    return float(np.mean(f1s))
 
 
 def class_weight_vector(labels: np.ndarray, n_classes: int = N_CLASSES) -> torch.Tensor:
@@ -199,12 +188,6 @@ def class_weight_vector(labels: np.ndarray, n_classes: int = N_CLASSES) -> torch
     return torch.tensor(w, dtype=torch.float32)
 
 
-def train_prior(labels: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
-    """Class frequencies of the training labels with add-one smoothing (sums to 1, no zeros)."""
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
-    return (counts + 1.0) / (counts.sum() + n_classes)
-
-
 def assert_no_test(splits: pd.Series | np.ndarray, what: str) -> None:
     """Guard: rows that reach training or model selection must never be test rows."""
     splits = np.asarray(splits)
@@ -214,7 +197,7 @@ def assert_no_test(splits: pd.Series | np.ndarray, what: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Data sources and the training loop
+# Data sources, prediction
 # --------------------------------------------------------------------------------------------------
 class Source:
     """Indexable inputs of one split: ``fetch(idx)`` returns the input tensors of those rows.
@@ -241,13 +224,14 @@ class Source:
         return cls(lambda idx: tuple(t[torch.as_tensor(idx, dtype=torch.long)] for t in tensors), labels, splits)
 
 
-@dataclass
-class FitResult:
-    history: pd.DataFrame
-    best_epoch: int  # 1-based; the model holds these weights
-    best_val_f1: float
-    best_val_loss: float
-    stopped_early: bool
+def tensor_sources(tensors: Sequence[torch.Tensor], labels: np.ndarray,
+                   splits: np.ndarray) -> Callable[[np.ndarray], Source]:
+    """Source builder over in-memory tensors whose row i is segment position i."""
+    def build(pos: np.ndarray) -> Source:
+        index = torch.as_tensor(pos, dtype=torch.long)
+        return Source.from_tensors([t[index] for t in tensors], labels[pos], splits[pos])
+
+    return build
 
 
 def _to(batch: Sequence[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
@@ -284,15 +268,19 @@ def predict_proba(model: nn.Module, source: Source, forward: Forward, device: to
 
 
 def _evaluate(model, source, forward, device, batch_size) -> tuple[float, float, float]:
+    """Validation loss, accuracy and macro F1 (Table 1's definition: all seven classes)."""
     logits = predict_logits(model, source, forward, device, batch_size)
     if len(source) == 0:
         return float("nan"), float("nan"), float("nan")
     y = source.labels
     loss = float(nn.functional.cross_entropy(torch.from_numpy(logits).double(), torch.from_numpy(y)))
     pred = logits.argmax(axis=1)
-    return loss, float(np.mean(pred == y)), macro_f1(y, pred)
+    return loss, float(np.mean(pred == y)), f1_macro(y, pred, labels=CLASS_CODES)
 
 
+# --------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------
 def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: int,
                  warmup: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-batch learning-rate factor: linear warm-up over ``warmup`` of the ``total_steps``, then
@@ -312,6 +300,71 @@ def lr_scheduler(optimizer: torch.optim.Optimizer, schedule: str, total_steps: i
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+@dataclass
+class FitResult:
+    history: pd.DataFrame
+    best_epoch: int  # 1-based; the model holds these weights
+    best_val_f1: float
+    best_val_loss: float
+    stopped_early: bool
+
+
+@dataclass
+class _Step:
+    """What one optimisation step needs: loss, optimiser, schedule, batch order, augmentation."""
+
+    forward: Forward
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    generator: torch.Generator
+    augment: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None
+
+
+def _make_step(model, train: Source, settings: TrainSettings, device, generator, forward, augment) -> _Step:
+    weights = class_weight_vector(train.labels).to(device) if settings.class_weights else None
+    if weights is not None:
+        log.info("class weights (inverse training frequency): %s",
+                 ", ".join(f"{e}={w:.3f}" for e, w in zip(EMOTIONS, weights.tolist())))
+    criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=settings.label_smoothing)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    steps_per_epoch = -(-len(train) // settings.batch_size)
+    scheduler = lr_scheduler(optimizer, settings.schedule, settings.epochs * steps_per_epoch, settings.warmup)
+    return _Step(forward, criterion, optimizer, scheduler, generator, augment)
+
+
+def _train_epoch(model, train: Source, step: _Step, batch_size: int, device) -> tuple[float, float]:
+    """One pass over the training rows in a seeded order; returns (mean loss, accuracy)."""
+    model.train()
+    order = torch.randperm(len(train), generator=step.generator).numpy()
+    y_all = torch.from_numpy(train.labels)
+    total_loss, correct = 0.0, 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        inputs = _to(train.fetch(idx), device)
+        if step.augment is not None:
+            inputs = step.augment(inputs)
+        y = y_all[idx].to(device)
+        logits = step.forward(model, inputs)
+        loss = step.criterion(logits, y)
+        step.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        step.optimizer.step()
+        step.scheduler.step()
+        total_loss += float(loss.detach()) * len(idx)
+        correct += int((logits.detach().argmax(dim=1) == y).sum())
+    return total_loss / len(order), correct / len(order)
+
+
+def _improved(best, val_loss: float, val_f1: float, select: str, empty_val: bool) -> bool:
+    """Is this epoch better than ``best`` = (f1, loss, ...) under the selection rule?"""
+    if empty_val or best is None:
+        return True
+    if select == "loss":
+        return val_loss < best[1] - 1e-12 or (abs(val_loss - best[1]) <= 1e-12 and val_f1 > best[0])
+    return val_f1 > best[0] + 1e-12 or (abs(val_f1 - best[0]) <= 1e-12 and val_loss < best[1])
+
+
 def fit(model: nn.Module, train: Source, val: Source, settings: TrainSettings, *, generator: torch.Generator,
         device: torch.device, forward: Forward,
         augment: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
@@ -327,70 +380,29 @@ def fit(model: nn.Module, train: Source, val: Source, settings: TrainSettings, *
     if len(train) == 0:
         raise ValueError("no training rows")
     model.to(device)
-    weights = class_weight_vector(train.labels).to(device) if settings.class_weights else None
-    if weights is not None:
-        log.info("class weights (inverse training frequency): %s",
-                 ", ".join(f"{e}={w:.3f}" for e, w in zip(EMOTIONS, weights.tolist())))
-    criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=settings.label_smoothing)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    steps_per_epoch = -(-len(train) // settings.batch_size)
-    scheduler = lr_scheduler(optimizer, settings.schedule, settings.epochs * steps_per_epoch, settings.warmup)
+    step = _make_step(model, train, settings, device, generator, forward, augment)
     eval_bs = eval_batch_size or max(settings.batch_size, 64)
     if len(val) == 0:
         log.warning("the validation split is empty: no model selection, the last epoch is kept")
-
-    rows = []
-    best = None  # (f1, loss, epoch, state)
-    since_best = 0
-    stopped = False
-    y_all = torch.from_numpy(train.labels)
+    rows, best, since_best, stopped = [], None, 0, False  # best = (f1, loss, epoch, state)
     for epoch in range(1, settings.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train), generator=generator).numpy()
-        total_loss, correct = 0.0, 0
-        for start in range(0, len(order), settings.batch_size):
-            idx = order[start : start + settings.batch_size]
-            inputs = _to(train.fetch(idx), device)
-            if augment is not None:
-                inputs = augment(inputs)
-            y = y_all[idx].to(device)
-            logits = forward(model, inputs)
-            loss = criterion(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            total_loss += float(loss.detach()) * len(idx)
-            correct += int((logits.detach().argmax(dim=1) == y).sum())
-        train_loss = total_loss / len(order)
-        train_acc = correct / len(order)
+        train_loss, train_acc = _train_epoch(model, train, step, settings.batch_size, device)
         val_loss, val_acc, val_f1 = _evaluate(model, val, forward, device, eval_bs)
         seconds = time.perf_counter() - t0
         rows.append([epoch, train_loss, train_acc, val_loss, val_acc, val_f1, seconds])
         log.info("epoch %3d/%d  train loss %.4f acc %.3f | val loss %.4f acc %.3f macro-F1 %.3f | %.1f s",
                  epoch, settings.epochs, train_loss, train_acc, val_loss, val_acc, val_f1, seconds)
-
-        if len(val) == 0:
-            improved = True
-        elif best is None:
-            improved = True
-        elif settings.select == "loss":
-            improved = val_loss < best[1] - 1e-12 or (abs(val_loss - best[1]) <= 1e-12 and val_f1 > best[0])
-        else:
-            improved = val_f1 > best[0] + 1e-12 or (abs(val_f1 - best[0]) <= 1e-12 and val_loss < best[1])
-        if improved:
+        if _improved(best, val_loss, val_f1, settings.select, len(val) == 0):
             state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-            best = (val_f1, val_loss, epoch, state)
-            since_best = 0
-        else:
-            since_best += 1
-            if settings.patience and since_best >= settings.patience:
-                log.info("early stop after epoch %d: no validation improvement for %d epochs", epoch,
-                         settings.patience)
-                stopped = True
-                break
-
+            best, since_best = (val_f1, val_loss, epoch, state), 0
+            continue
+        since_best += 1
+        if settings.patience and since_best >= settings.patience:
+            log.info("early stop after epoch %d: no validation improvement for %d epochs", epoch,
+                     settings.patience)
+            stopped = True
+            break
     f1, loss, best_epoch, state = best
     model.load_state_dict(state)
     log.info("best epoch %d (val macro-F1 %.3f, val loss %.4f); its weights are restored", best_epoch, f1, loss)
@@ -400,80 +412,23 @@ def fit(model: nn.Module, train: Source, val: Source, settings: TrainSettings, *
 
 
 # --------------------------------------------------------------------------------------------------
-# Outputs
+# One modality, one seed: the adapter's setup, the loop, the predictions
 # --------------------------------------------------------------------------------------------------
-def write_curve(history: pd.DataFrame, csv_path, png_path, best_epoch: int, title: str = "") -> None:
-    """curve.csv (CURVE_COLUMNS) and curve.png (loss and macro F1 against epoch)."""
-    write_csv(history[CURVE_COLUMNS], csv_path, float_format="%.6g")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax1.plot(history["epoch"], history["train_loss"], label="train")
-    ax1.plot(history["epoch"], history["val_loss"], label="validation")
-    ax1.set_xlabel("epoch")
-    ax1.set_ylabel("cross-entropy loss")
-    ax2.plot(history["epoch"], history["val_f1_macro"], label="validation macro F1", color="C2")
-    ax2.plot(history["epoch"], history["val_acc"], label="validation accuracy", color="C3", alpha=0.6)
-    ax2.plot(history["epoch"], history["train_acc"], label="train accuracy", color="C1", alpha=0.6, ls="--")
-    ax2.set_xlabel("epoch")
-    ax2.set_ylim(0, 1)
-    for ax in (ax1, ax2):
-        ax.axvline(best_epoch, color="grey", ls=":", lw=1)
-        ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(f"{title} (best epoch {best_epoch})", fontsize=10)
-    fig.tight_layout()
-    with atomic_path(png_path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
-    plt.close(fig)
-
-
-def save_state_dict(model: nn.Module, path) -> None:
-    """Weights as safetensors (no pickle); written atomically."""
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={"format": "pt"})
-
-
-def load_state_dict(path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
-
-
 @dataclass
-class Prepared:
-    """A modality's data ready for training.
+class TrainResult:
+    """Everything one training run produces; the ``train`` script writes it."""
 
-    ``segments``: every segment (segment_id, split, emotion, label), row i <-> position i of the
-    sources; ``usable``: bool per segment (unusable rows are neither trained on nor predicted by the
-    model); ``source(positions)`` builds a Source of those segment positions.
-    """
+    model: nn.Module
+    config: dict  # the adapter's architecture record + the training record (stored with the checkpoint)
+    preprocessing: dict
+    history: pd.DataFrame  # CURVE_COLUMNS, one row per epoch run
+    best_epoch: int
+    predictions: pd.DataFrame  # predictions.PREDICTION_COLUMNS, every validation and test segment
+    fit: FitResult
 
-    segments: pd.DataFrame
-    usable: np.ndarray
-    source: Callable[[np.ndarray], Source]
 
-
-def run_training(modality: str, prepared: Prepared, model: nn.Module, settings: TrainSettings, *,
-                 seed: int, generator: torch.Generator, device: torch.device, forward: Forward,
-                 outputs: dict, save_checkpoint: Callable[[nn.Module, dict], None], config: dict,
-                 preprocessing: dict, augment=None) -> FitResult:
-    """Fit, predict validation and test segments, and write every output of rule ``train``.
-
-    ``outputs`` holds the paths model, config, preprocessing, curve, curve_png, predictions.
-    ``save_checkpoint(model, config)`` writes the model and config files (modality specific).
-    """
-    from ..predictions import prediction_table, write_predictions
-
-    seg = prepared.segments
-    usable = np.asarray(prepared.usable, dtype=bool)
-    split = seg["split"].to_numpy()
+def _positions(split: np.ndarray, usable: np.ndarray, modality: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """Training and validation rows the model may use; logs the counts per split."""
     for name in SPLITS:
         n = int((split == name).sum())
         nu = int(((split == name) & usable).sum())
@@ -486,35 +441,63 @@ def run_training(modality: str, prepared: Prepared, model: nn.Module, settings: 
     val_pos = np.flatnonzero((split == "val") & usable)
     assert_no_test(split[train_pos], "training rows")
     assert_no_test(split[val_pos], "validation rows")
-    if len(train_pos) == 0:
-        raise DataError(outputs.get("model", modality), f"no usable training segment for the {modality} model")
+    return train_pos, val_pos, n_skip
 
-    t0 = time.perf_counter()
-    result = fit(model, prepared.source(train_pos), prepared.source(val_pos), settings, generator=generator,
-                 device=device, forward=forward, augment=augment)
-    log.info("training took %.1f s", time.perf_counter() - t0)
 
-    # Predictions for every validation and test segment: the model where usable, the prior otherwise.
+def _predict_eval(seg: pd.DataFrame, setup, device, batch_size: int,
+                  modality: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities of every validation and test segment: the model where usable, the prior otherwise.
+
+    Returns (positions, probabilities, prior)."""
+    split = seg["split"].to_numpy()
+    usable = np.asarray(setup.usable, dtype=bool)
     eval_pos = np.flatnonzero(np.isin(split, ["val", "test"]))
     probs = np.empty((len(eval_pos), N_CLASSES), dtype=np.float64)
     ok = usable[eval_pos]
-    prior = train_prior(seg["label"].to_numpy()[split == "train"])
+    prior = class_prior(seg["label"].to_numpy()[split == "train"])
     probs[~ok] = prior
     if ok.any():
-        probs[ok] = predict_proba(model, prepared.source(eval_pos[ok]), forward, device,
-                                  max(settings.batch_size, 64))
+        probs[ok] = predict_proba(setup.model, setup.source(eval_pos[ok]), setup.forward, device, batch_size)
     if (~ok).any():
         log.warning("%d validation/test segment(s) without usable %s features get the training prior "
                     "(%s)", int((~ok).sum()), modality, ", ".join(f"{p:.3f}" for p in prior))
-    table = prediction_table(seed, seg.iloc[eval_pos], probs)
+    return eval_pos, probs, prior
+
+
+def _log_accuracy(table: pd.DataFrame) -> None:
     for name in ("val", "test"):
         part = table[table["split"] == name]
         if len(part):
-            acc = float(np.mean(part[PROB_COLUMNS].to_numpy().argmax(1) == part["emotion"].map(LABEL_INDEX)))
+            acc = float(np.mean(part[PROB_COLUMNS].to_numpy().argmax(1) == part["emotion"].map(CLASS_INDEX)))
             log.info("%s accuracy of the selected model: %.3f (%d segments)", name, acc, len(part))
 
-    config = copy.deepcopy(config)
-    config.update({
+
+def train(adapter: "Adapter", segments: pd.DataFrame, inputs: dict, settings: TrainSettings,
+          seed: int) -> TrainResult:
+    """Train ``adapter``'s model on ``segments`` (checked by ``check_segments``) and predict val/test.
+
+    ``inputs`` is what the adapter's ``read_inputs`` returned.
+    """
+    modality = adapter.NAME
+    generator = seed_everything(seed)  # before setup: model weights are initialised there
+    device = configure_device(settings.device)
+    setup = adapter.setup(segments, inputs, settings, seed)
+    split = segments["split"].to_numpy()
+    usable = np.asarray(setup.usable, dtype=bool)
+    train_pos, val_pos, n_skip = _positions(split, usable, modality)
+    if len(train_pos) == 0:
+        raise DataError(f"{modality} features", f"no usable training segment for the {modality} model")
+
+    t0 = time.perf_counter()
+    result = fit(setup.model, setup.source(train_pos), setup.source(val_pos), settings, generator=generator,
+                 device=device, forward=setup.forward, augment=setup.augment)
+    log.info("training took %.1f s", time.perf_counter() - t0)
+
+    eval_pos, probs, prior = _predict_eval(segments, setup, device, max(settings.batch_size, 64), modality)
+    table = prediction_table(seed, segments.iloc[eval_pos], probs)
+    _log_accuracy(table)
+    config = {
+        **setup.config,
         "modality": modality,
         "seed": int(seed),
         "device": str(device),
@@ -529,12 +512,8 @@ def run_training(modality: str, prepared: Prepared, model: nn.Module, settings: 
         "n_train": int(len(train_pos)),
         "n_val": int(len(val_pos)),
         "n_train_skipped": n_skip,
-        "n_predicted_from_prior": int((~ok).sum()),
+        "n_predicted_from_prior": int((~usable[eval_pos]).sum()),
         "train_prior": prior.tolist(),
-    })
-    save_checkpoint(model, config)
-    write_json(preprocessing, outputs["preprocessing"])
-    write_curve(result.history, outputs["curve"], outputs["curve_png"], result.best_epoch,
-                title=f"{modality} model, seed {seed}")
-    write_predictions(table, outputs["predictions"])
-    return result
+    }
+    return TrainResult(setup.model, config, setup.preprocessing, result.history, result.best_epoch, table,
+                       result)

@@ -1,0 +1,59 @@
+"""The contract between the one training loop (``training.train``) and a modality's model.
+
+An adapter is a module listed in ``registry.ADAPTERS``. It provides:
+
+``NAME``
+    the modality (``bio``, ``audio``, ``text``): wildcard, prediction tables, logs.
+``read_inputs(paths) -> dict``
+    reads the feature inputs its registry entry names (``registry.Encoder.inputs``; the rules map each
+    name to a file or folder) (its I/O helper: feature tables, memory-mapped arrays, a backbone folder's path),
+    with a ``DataError`` naming the file on failure.
+``setup(segments, inputs, settings, seed) -> Setup``
+    pure: checks the inputs against the segments, fits the preprocessing on training rows only and builds
+    the model. Called after ``training.seed_everything``: weights are initialised here.
+``save_checkpoint(model, config, model_path, config_path)`` / ``load_checkpoint(folder) -> (model, config)``
+    the checkpoint format: weights as safetensors, never a pickle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from .training import Forward, Source, TrainSettings
+
+
+@dataclass
+class Setup:
+    """A modality's data and model, ready for the training loop.
+
+    ``usable``: bool per row of the segments table (unusable rows are neither trained on nor predicted
+    by the model: they get the training prior); ``source(positions)`` builds a ``Source`` of those
+    segment positions; ``config`` is the architecture record stored with the checkpoint and
+    ``preprocessing`` what was fitted on the training rows (``preprocessing.json``).
+    """
+
+    model: nn.Module
+    usable: np.ndarray
+    source: Callable[[np.ndarray], Source]
+    forward: Forward
+    config: dict
+    preprocessing: dict
+    augment: Callable | None = None
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    NAME: str
+
+    def read_inputs(self, paths: Mapping[str, str]) -> dict[str, Any]: ...
+
+    def setup(self, segments: pd.DataFrame, inputs: dict, settings: TrainSettings, seed: int) -> Setup: ...
+
+    def save_checkpoint(self, model: nn.Module, config: dict, model_path, config_path) -> None: ...
+
+    def load_checkpoint(self, folder) -> tuple[nn.Module, dict]: ...
