@@ -13,6 +13,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 
+
 wildcard_constraints:
     session=r"Session\d+",
     participant=r"Sess\d+[FM]",

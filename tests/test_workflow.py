@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -87,7 +86,7 @@ def test_eda_band_change_reruns_eda_and_downstream_only(tiny_run):
 
 def test_editing_a_feature_module_reruns_that_stage(tiny_run, tmp_path):
     wd = tiny_run
-    module = wd / "workflow/src/emoflow/features/temp.py"
+    module = wd / "workflow/src/emoflow/features/bio/temp.py"
     original = module.read_text()
     try:
         module.write_text(original + "\n# an edit\n")

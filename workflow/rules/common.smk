@@ -16,11 +16,17 @@ sys.path.insert(0, str(SRC_DIR))
 
 import yaml  # noqa: E402
 
+from emoflow import codedeps  # noqa: E402
 from emoflow.config import coerce_cli_strings  # noqa: E402
-from emoflow.constants import BIO_SIGNALS, MODALITIES, SETTINGS, SYNTH_SIZES  # noqa: E402
+from emoflow.constants import BIO_SIGNALS, SETTINGS, SYNTH_SIZES, session_participants  # noqa: E402
+from emoflow.features.bio import registry as bio_registry  # noqa: E402
+from emoflow.models import registry  # noqa: E402
+from emoflow.models.registry import MODALITIES  # noqa: E402
 
 # nested --config values arrive as strings; parse them where the schema wants numbers, lists, ...
-coerce_cli_strings(config, yaml.safe_load(Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml").read_text()))
+coerce_cli_strings(
+    config, yaml.safe_load(Path(workflow.basedir, "workflow", "schemas", "config.schema.yaml").read_text())
+)
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
 SYNTH_ROOT = "resources/synthetic/KEMDy19"
@@ -42,7 +48,8 @@ def _real_sessions():
             f"data_dir '{DATA_DIR}' does not exist. Point it at a KEMDy19 copy "
             "(--config data_dir=/path/to/KEMDy19) or leave the default to use the synthetic data."
         )
-    missing = [d for d in ("annotation", "wav", "ECG", "EDA", "TEMP") if not os.path.isdir(os.path.join(DATA_DIR, d))]
+    folders = ["annotation", "wav", *BIO_SIGNALS.values()]
+    missing = [d for d in folders if not os.path.isdir(os.path.join(DATA_DIR, d))]
     if missing:
         raise WorkflowError(
             f"data_dir '{DATA_DIR}' is not in the KEMDy19 layout: missing folder(s) {', '.join(missing)}"
@@ -59,8 +66,7 @@ def _real_sessions():
 
 SESSIONS = _synthetic_sessions() if IS_SYNTH else _real_sessions()
 # One participant file per session and gender: Sess01F, Sess01M, ...
-PARTICIPANTS = [f"Sess{s[len('Session'):]}{g}" for s in SESSIONS for g in ("F", "M")]
-
+PARTICIPANTS = [p for s in SESSIONS for p in session_participants(s)]
 
 
 def raw(*parts):
@@ -81,23 +87,28 @@ def raw_if_exists(*parts):
 def annotation_files():
     if IS_SYNTH:
         return [SYNTH_STAMP]
-    return sorted(
-        os.path.join(DATA_DIR, "annotation", f"{s}_{g}_res.csv") for s in SESSIONS for g in ("F", "M")
-    )
+    return sorted(os.path.join(DATA_DIR, "annotation", f"{s}_{g}_res.csv") for s in SESSIONS for g in ("F", "M"))
 
 
-def bio_raw(wildcards):
-    """The participant's raw file for one bio signal, e.g. ECG/Session01/Original/Sess01F.csv."""
-    session = f"Session{wildcards.participant[len('Sess') : -1]}"
-    folder = BIO_SIGNALS[wildcards.signal]
-    return raw_if_exists(folder, session, "Original", f"{wildcards.participant}.csv")
+def bio_relpath(wildcards):
+    """A participant's raw file of one bio signal, relative to data_dir (the signal registry's layout)."""
+    return bio_registry.raw_relpath(wildcards.signal, wildcards.participant)
 
 
-def code(*modules):
-    """Package modules a rule runs. Snakemake tracks a script's own file but not what it imports,
-    so every rule lists the modules it depends on as inputs, and editing one reruns exactly its stage."""
-    base = ["__init__.py", "constants.py", "errors.py", "io.py", "runtime.py"]
-    return [str(SRC_DIR / "emoflow" / m) for m in base + list(modules)]
+def bio_raw_path(wildcards):
+    """The raw file the job reads (real or synthetic data alike; it may be absent: reported missing)."""
+    return os.path.join(DATA_DIR, bio_relpath(wildcards))
+
+
+SCRIPTS_DIR = Path(workflow.basedir).joinpath("workflow", "scripts")
+
+
+def script_code(script, *modules):
+    """The package files that a rule runs, i.e. everything its script imports within emoflow, transitively
+    (emoflow.codedeps reads the import statements), plus ``modules`` it loads by name from a registry.
+    Snakemake tracks the script itself but not its imports; as inputs, editing any of these files
+    reruns exactly the jobs that run it."""
+    return codedeps.closure(SRC_DIR, [SCRIPTS_DIR / script], modules)
 
 
 def mem(base_mb):
@@ -110,14 +121,15 @@ def minutes(base):
     return lambda wildcards, attempt: int(base * attempt)
 
 
+def encoder(modality):
+    """The registry entry of the modality's configured encoder (config ``<modality>.encoder``)."""
+    return registry.encoder(modality, config[modality]["encoder"])
+
+
 def train_params(modality):
     """The training hyperparameters of one modality (only these trigger its retraining)."""
-    keys = ("batch_size", "lr", "epochs", "weight_decay", "patience", "class_weights", "schedule", "warmup",
-            "label_smoothing", "select")
     section = config[modality]
-    params = {k: section[k] for k in keys}
-    extra = {"bio": ("hidden", "dropout"), "audio": ("arch", "sample_rate", "max_seconds"), "text": ()}
-    params.update({k: section[k] for k in extra[modality]})
+    params = {k: section[k] for k in registry.TRAIN_KEYS + encoder(modality).keys}
     params["device"] = config["device"]
     return params
 
@@ -148,17 +160,24 @@ SETTING_IDS = list(SETTINGS)
 SETTING_REGEX = "|".join(re.escape(s) for s in SETTING_IDS)
 
 
+# The files behind each adapter input name (registry.Encoder.inputs), made by the feature rules.
+FEATURE_FILES = {
+    "bio": {"features": "results/features/bio.parquet"},
+    "audio": {"array": "results/features/audio.npy", "index": "results/features/audio.parquet"},
+    "text": {"features": "results/features/text.parquet", "backbone": text_backbone_dir()},
+}
+for _m in MODALITIES:
+    _missing = set(encoder(_m).inputs) - set(FEATURE_FILES.get(_m, {}))
+    if _missing:
+        raise WorkflowError(f"{_m} encoder {config[_m]['encoder']!r} reads {sorted(_missing)}, which no rule makes")
+
+
 def model_inputs(wildcards):
-    features = {
-        "bio": {"features": "results/features/bio.parquet"},
-        "audio": {"array": "results/features/audio.npy", "features": "results/features/audio.parquet"},
-        "text": {"features": "results/features/text.parquet", "backbone": text_backbone_dir()},
-    }[wildcards.modality]
-    modules = {"bio": ["models/bio.py"], "audio": ["models/audio.py"], "text": ["models/text.py"]}
+    enc = encoder(wildcards.modality)
     return {
         "segments": "results/segments.parquet",
-        **features,
-        "code": code("models/__init__.py", "models/training.py", *modules[wildcards.modality]),
+        **{name: FEATURE_FILES[wildcards.modality][name] for name in enc.inputs},
+        "code": script_code("train.py", enc.module),
     }
 
 

@@ -4,23 +4,23 @@ if IS_SYNTH:
 
     rule synth_data:
         """Generate the synthetic KEMDy19 stand-in (same on-disk layout, latent cue model in _truth/)."""
+        input:
+            code=script_code("synth_data.py"),
         output:
             root=directory(SYNTH_ROOT),
             manifest=SYNTH_STAMP,
-        input:
-            code=code("synth.py"),
-        params:
-            synthetic=config["synthetic"],
         log:
             "logs/synth_data.log",
         benchmark:
             "benchmarks/synth_data.tsv"
+        conda:
+            "../../envs/data.yaml"
         threads: 1
         resources:
             mem_mb=mem(2000),
             runtime=minutes(30),
-        conda:
-            "../../envs/data.yaml"
+        params:
+            synthetic=config["synthetic"],
         script:
             "../scripts/synth_data.py"
 
@@ -29,23 +29,25 @@ if IS_SYNTH:
         input:
             segments="results/segments.parquet",
             manifest=SYNTH_STAMP,
-            code=code("oracle.py"),
+            code=script_code("oracle.py"),
         output:
             report(
                 "results/oracle.json",
                 caption="../report/oracle.rst",
                 category="Data",
             ),
-        params:
-            truth_dir=os.path.join(SYNTH_ROOT, "_truth"),
         log:
             "logs/oracle.log",
+        benchmark:
+            "benchmarks/oracle.tsv"
+        conda:
+            "../../envs/data.yaml"
         threads: 1
         resources:
             mem_mb=mem(1000),
             runtime=minutes(5),
-        conda:
-            "../../envs/data.yaml"
+        params:
+            truth_dir=os.path.join(SYNTH_ROOT, "_truth"),
         script:
             "../scripts/oracle.py"
 
@@ -54,7 +56,7 @@ rule index_segments:
     """One row per utterance from the speaker's own annotation file, resolved label and split."""
     input:
         annotations=annotation_files(),
-        code=code("reader.py", "split.py"),
+        code=script_code("index_segments.py"),
     output:
         segments="results/segments.parquet",
         excluded=report(
@@ -63,20 +65,20 @@ rule index_segments:
             category="Quality control",
         ),
         summary="results/qc/index_summary.json",
+    log:
+        "logs/index_segments.log",
+    benchmark:
+        "benchmarks/index_segments.tsv"
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem(2000),
+        runtime=minutes(10),
     params:
         data_dir=lambda w: DATA_DIR,
         sessions=SESSIONS,
         labels=config["labels"],
         split=config["split"],
-    log:
-        "logs/index_segments.log",
-    benchmark:
-        "benchmarks/index_segments.tsv"
-    threads: 1
-    resources:
-        mem_mb=mem(2000),
-        runtime=minutes(10),
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/index_segments.py"

@@ -5,25 +5,25 @@ rule bio_features:
     """ECG -> HRV, EDA -> FFT bands, TEMP -> trend, for the segments spoken by one participant."""
     input:
         segments="results/segments.parquet",
-        raw=bio_raw,
-        code=lambda w: code("features/__init__.py", "features/biosignals.py", f"features/{w.signal}.py"),
+        raw=lambda w: raw_if_exists(bio_relpath(w)),
+        code=lambda w: script_code("bio_features.py", bio_registry.MODULES[w.signal]),
     output:
         "results/features/{signal}/{participant}.parquet",
-    params:
-        settings=lambda w: config["bio"][w.signal],
-        data_dir=DATA_DIR,
     log:
         "logs/bio_features/{signal}/{participant}.log",
     benchmark:
         "benchmarks/bio_features/{signal}/{participant}.tsv"
     group:
         "bio_features"
+    conda:
+        "../../envs/features.yaml"
     threads: 1
     resources:
         mem_mb=mem(2000),
         runtime=minutes(20),
-    conda:
-        "../../envs/features.yaml"
+    params:
+        settings=lambda w: config["bio"][w.signal],
+        raw=bio_raw_path,
     script:
         "../scripts/bio_features.py"
 
@@ -32,22 +32,28 @@ rule gather_bio:
     """Join ECG, EDA and TEMP features on segment_id; QC counts and the missing-fraction check."""
     input:
         segments="results/segments.parquet",
-        parts=expand("results/features/{signal}/{participant}.parquet", signal=list(BIO_SIGNALS), participant=PARTICIPANTS),
-        code=code("features/__init__.py", "features/gather.py", "qc.py"),
+        parts=expand(
+            "results/features/{signal}/{participant}.parquet",
+            signal=list(BIO_SIGNALS),
+            participant=PARTICIPANTS,
+        ),
+        code=script_code("gather_bio.py", *bio_registry.MODULES.values()),
     output:
         features="results/features/bio.parquet",
         qc="results/qc/bio.tsv",
-    params:
-        max_missing=config["qc"]["max_missing_fraction"],
-        eda=config["bio"]["eda"],
     log:
         "logs/gather_bio.log",
+    benchmark:
+        "benchmarks/gather_bio.tsv"
+    conda:
+        "../../envs/features.yaml"
     threads: 1
     resources:
         mem_mb=mem(2000),
         runtime=minutes(10),
-    conda:
-        "../../envs/features.yaml"
+    params:
+        max_missing=config["qc"]["max_missing_fraction"],
+        settings={s: config["bio"][s] for s in BIO_SIGNALS},
     script:
         "../scripts/gather_bio.py"
 
@@ -59,25 +65,25 @@ if TEXT_LOCAL:
         both saved in Hugging Face format so training loads them through from_pretrained()."""
         input:
             segments="results/segments.parquet",
-            code=code("features/__init__.py", "features/text.py"),
+            code=script_code("build_text_backbone.py"),
         output:
             directory("results/text/backbone"),
+        log:
+            "logs/build_text_backbone.log",
+        benchmark:
+            "benchmarks/build_text_backbone.tsv"
+        conda:
+            "../../envs/text.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem(2000),
+            runtime=minutes(10),
         params:
             vocab_size=config["text"]["vocab_size"],
             tag_policy=config["text"]["tag_policy"],
             max_length=config["text"]["max_length"],
             backbone=config["text"]["backbone"],
             seed=config["split"]["seed"],
-        log:
-            "logs/build_text_backbone.log",
-        benchmark:
-            "benchmarks/build_text_backbone.tsv"
-        threads: 1
-        resources:
-            mem_mb=mem(2000),
-            runtime=minutes(10),
-        conda:
-            "../../envs/text.yaml"
         script:
             "../scripts/build_text_backbone.py"
 
@@ -90,20 +96,22 @@ elif not _pretrained_is_folder():
         """The only rule that may reach the network: copy a hub model to resources/ (run it on a
         login node; compute jobs then load the local folder offline)."""
         input:
-            code=code("features/__init__.py", "features/text.py"),
+            code=script_code("fetch_pretrained.py"),
         output:
             directory(text_backbone_dir()),
-        params:
-            name=config["text"]["pretrained"],
-            revision=config["text"]["revision"],
         log:
             "logs/fetch_pretrained.log",
+        benchmark:
+            "benchmarks/fetch_pretrained.tsv"
+        conda:
+            "../../envs/text.yaml"
         threads: 1
         resources:
             mem_mb=mem(4000),
             runtime=minutes(30),
-        conda:
-            "../../envs/text.yaml"
+        params:
+            name=config["text"]["pretrained"],
+            revision=config["text"]["revision"],
         script:
             "../scripts/fetch_pretrained.py"
 
@@ -113,24 +121,24 @@ rule text_features:
     input:
         segments="results/segments.parquet",
         backbone=text_backbone_dir(),
-        code=code("features/__init__.py", "features/text.py", "qc.py"),
+        code=script_code("text_features.py"),
     output:
         features="results/features/text.parquet",
         qc="results/qc/text.tsv",
-    params:
-        tag_policy=config["text"]["tag_policy"],
-        max_length=config["text"]["max_length"],
-        max_missing=config["qc"]["max_missing_fraction"]["text"],
     log:
         "logs/text_features.log",
     benchmark:
         "benchmarks/text_features.tsv"
+    conda:
+        "../../envs/text.yaml"
     threads: 1
     resources:
         mem_mb=mem(2000),
         runtime=minutes(15),
-    conda:
-        "../../envs/text.yaml"
+    params:
+        tag_policy=config["text"]["tag_policy"],
+        max_length=config["text"]["max_length"],
+        max_missing=config["qc"]["max_missing_fraction"]["text"],
     script:
         "../scripts/text_features.py"
 
@@ -140,25 +148,25 @@ rule audio_features:
     input:
         segments="results/segments.parquet",
         raw=lambda w: raw("wav", w.session),
-        code=code("features/__init__.py", "features/audio.py"),
+        code=script_code("audio_features.py"),
     output:
         array=temp("results/features/audio/{session}.npy"),
         index=temp("results/features/audio/{session}.parquet"),
-    params:
-        settings={k: config["audio"][k] for k in ("sample_rate", "max_seconds", "crop", "normalize", "min_seconds")},
-        data_dir=DATA_DIR,
     log:
         "logs/audio_features/{session}.log",
     benchmark:
         "benchmarks/audio_features/{session}.tsv"
     group:
         "audio_features"
+    conda:
+        "../../envs/audio.yaml"
     threads: 1
     resources:
         mem_mb=mem(3000),
         runtime=minutes(20),
-    conda:
-        "../../envs/audio.yaml"
+    params:
+        settings={k: config["audio"][k] for k in ("sample_rate", "max_seconds", "crop", "normalize", "min_seconds")},
+        data_dir=DATA_DIR,  # the clips' wav_path is relative to it (real or synthetic data alike)
     script:
         "../scripts/audio_features.py"
 
@@ -169,23 +177,23 @@ rule gather_audio:
         segments="results/segments.parquet",
         arrays=expand("results/features/audio/{session}.npy", session=SESSIONS),
         indexes=expand("results/features/audio/{session}.parquet", session=SESSIONS),
-        code=code("features/__init__.py", "features/audio.py", "qc.py"),
+        code=script_code("gather_audio.py"),
     output:
         array="results/features/audio.npy",
         index="results/features/audio.parquet",
         qc="results/qc/audio.tsv",
-    params:
-        max_missing=config["qc"]["max_missing_fraction"]["audio"],
     log:
         "logs/gather_audio.log",
     benchmark:
         "benchmarks/gather_audio.tsv"
+    conda:
+        "../../envs/audio.yaml"
     threads: 1
     resources:
         mem_mb=mem(6000),
         runtime=minutes(10),
-    conda:
-        "../../envs/audio.yaml"
+    params:
+        max_missing=config["qc"]["max_missing_fraction"]["audio"],
     script:
         "../scripts/gather_audio.py"
 
@@ -197,7 +205,7 @@ rule qc_summary:
         text="results/qc/text.tsv",
         audio="results/qc/audio.tsv",
         excluded="results/qc/excluded.tsv",
-        code=code("qc.py"),
+        code=script_code("qc_summary.py"),
     output:
         report(
             "results/qc/features.tsv",
@@ -206,11 +214,13 @@ rule qc_summary:
         ),
     log:
         "logs/qc_summary.log",
+    benchmark:
+        "benchmarks/qc_summary.tsv"
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=mem(500),
         runtime=minutes(2),
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/qc_summary.py"

@@ -1,13 +1,12 @@
 # Stage 4: late fusion per setting, metrics, Table 1 and the report figures.
 
 
-
 rule fuse:
     """Late fusion of the setting's modalities (joined on segment_id) and its test metrics."""
     input:
         predictions=lambda w: expand("results/predictions/{m}.parquet", m=setting_modalities(w.setting)),
         segments="results/segments.parquet",
-        code=code("fusion.py", "metrics.py", "plots.py", "predictions.py"),
+        code=script_code("fuse.py"),
     output:
         predictions="results/fusion/{setting}/predictions.parquet",
         metrics="results/fusion/{setting}/metrics.json",
@@ -17,24 +16,25 @@ rule fuse:
             category="Confusion matrices",
             labels={"setting": "{setting}"},
         ),
+    log:
+        "logs/fuse/{setting}.log",
+    benchmark:
+        "benchmarks/fuse/{setting}.tsv"
+    wildcard_constraints:
+        setting=SETTING_REGEX,
+    conda:
+        "../../envs/fusion.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem(1000),
+        runtime=minutes(5),
     params:
         method=config["fusion"]["method"],
         calibrate=config["fusion"]["calibrate"],
         modalities=lambda w: setting_modalities(w.setting),
         seed=config["split"]["seed"],
-    wildcard_constraints:
-        setting=SETTING_REGEX,
-    log:
-        "logs/fuse/{setting}.log",
-    threads: 1
-    resources:
-        mem_mb=mem(1000),
-        runtime=minutes(5),
-    conda:
-        "../../envs/fusion.yaml"
     script:
         "../scripts/fuse.py"
-
 
 
 rule unknown_setting:
@@ -43,10 +43,12 @@ rule unknown_setting:
         unknown_setting,
     output:
         "results/fusion/{setting}/{file}",
-    wildcard_constraints:
-        setting=rf"(?!(?:{SETTING_REGEX})/)[^/]+",
     log:
         "logs/unknown_setting/{setting}/{file}.log",
+    benchmark:
+        "benchmarks/unknown_setting/{setting}/{file}.tsv"
+    wildcard_constraints:
+        setting=rf"(?!(?:{SETTING_REGEX})/)[^/]+",
     localrule: True
     conda:
         "../../envs/data.yaml"
@@ -61,7 +63,7 @@ rule table:
         metrics=expand("results/fusion/{setting}/metrics.json", setting=SETTING_IDS),
         oracle="results/oracle.json" if IS_SYNTH else [],
         qc="results/qc/features.tsv",
-        code=code("table.py", "plots.py"),
+        code=script_code("table.py"),
     output:
         table=report(
             "results/table1.csv",
@@ -73,15 +75,17 @@ rule table:
             caption="../report/per_class_f1.rst",
             category="Results",
         ),
-    params:
-        settings=SETTING_IDS,
     log:
         "logs/table.log",
+    benchmark:
+        "benchmarks/table.tsv"
+    conda:
+        "../../envs/fusion.yaml"
     threads: 1
     resources:
         mem_mb=mem(500),
         runtime=minutes(2),
-    conda:
-        "../../envs/fusion.yaml"
+    params:
+        settings=SETTING_IDS,
     script:
         "../scripts/table.py"

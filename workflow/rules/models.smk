@@ -1,7 +1,6 @@
 # Stage 3: one model per modality and seed; checkpoints (safetensors) and validation/test probabilities.
 
 
-
 rule train:
     """Train one modality's model for one seed; pick the best epoch on the validation split."""
     input:
@@ -18,13 +17,12 @@ rule train:
             labels={"modality": "{modality}", "seed": "{seed}"},
         ),
         predictions="results/models/{modality}/seed{seed}/predictions.parquet",
-    params:
-        train=lambda w: train_params(w.modality),
-        seed=lambda w: int(w.seed),
     log:
         "logs/train/{modality}/seed{seed}.log",
     benchmark:
         "benchmarks/train/{modality}/seed{seed}.tsv"
+    conda:
+        "../../envs/models.yaml"
     # One torch thread per job: the default models are small, a second thread barely speeds up one job,
     # and two single-threaded jobs side by side finish the training stage about 2x sooner on 2 cores
     # (BENCHMARKS.md, section 5). For a large model on CPU (KoBERT), give it more: --set-threads train=8.
@@ -32,9 +30,11 @@ rule train:
     resources:
         mem_mb=mem(4000),
         runtime=minutes(60),
-        gpu=lambda w: config["gpu"] if w.modality in ("audio", "text") else 0,
-    conda:
-        "../../envs/models.yaml"
+        gpu=lambda w: config["gpu"] if encoder(w.modality).gpu else 0,
+    params:
+        train=lambda w: train_params(w.modality),
+        encoder=lambda w: config[w.modality]["encoder"],
+        seed=lambda w: int(w.seed),
     script:
         "../scripts/train.py"
 
@@ -43,16 +43,18 @@ rule gather_predictions:
     """All seeds of one modality in one table (column seed), validated and keyed by segment_id."""
     input:
         parts=expand("results/models/{{modality}}/seed{seed}/predictions.parquet", seed=SEEDS),
-        code=code("predictions.py"),
+        code=script_code("gather_predictions.py"),
     output:
         "results/predictions/{modality}.parquet",
     log:
         "logs/gather_predictions/{modality}.log",
+    benchmark:
+        "benchmarks/gather_predictions/{modality}.tsv"
+    conda:
+        "../../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=mem(1000),
         runtime=minutes(5),
-    conda:
-        "../../envs/data.yaml"
     script:
         "../scripts/gather_predictions.py"

@@ -1,4 +1,9 @@
-"""Bootstrap shared by the Snakemake scripts: logging, threads, clean errors."""
+"""Bootstrap shared by the Snakemake scripts: logging and clean errors.
+
+Threads are not set here: Snakemake runs each script through its shell with OMP_NUM_THREADS (and the
+BLAS variables) set to the rule's ``threads``, and torch takes its thread count from OMP_NUM_THREADS
+when the script first imports it (one torch thread per ``train`` job by default).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,15 @@ from typing import Callable
 from .errors import DataError, QCError
 
 log = logging.getLogger("emoflow")
+
+# The job's log ends with the package modules it ran: provenance, and the check that each rule's code
+# inputs (codedeps) list exactly these.
+MODULES_LINE = "package modules run:"
+
+
+def loaded_modules() -> list[str]:
+    """Names of the ``emoflow`` modules imported in this process so far, sorted."""
+    return sorted(m for m in sys.modules if m == "emoflow" or m.startswith("emoflow."))
 
 
 def run(smk, main: Callable) -> None:
@@ -30,10 +44,6 @@ def run(smk, main: Callable) -> None:
         handlers=handlers,
         force=True,
     )
-    threads = int(getattr(smk, "threads", 1) or 1)
-    torch = sys.modules.get("torch")  # only scripts that use torch pay for importing it
-    if torch is not None:
-        torch.set_num_threads(threads)
     try:
         main(smk)
     except (DataError, QCError) as exc:
@@ -44,6 +54,8 @@ def run(smk, main: Callable) -> None:
     except Exception:
         log.error("unexpected failure in rule %s:\n%s", smk.rule, traceback.format_exc())
         raise
+    else:
+        log.info("%s %s", MODULES_LINE, " ".join(loaded_modules()))
     finally:
         if stream is not None:
             stream.flush()
