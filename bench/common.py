@@ -1,8 +1,10 @@
-"""Shared helpers of the benchmark scripts: workflow copies, timed Snakemake runs, benchmark TSVs.
+"""Shared helpers of the benchmark scripts: workflow copies, timed Snakemake runs, benchmark TSVs, medians.
 
-Every benchmark runs in a copy of the workflow under ``bench/_work/<name>/`` (git-ignored), never in the
-repository's own ``results/`` or ``resources/``. Raw figures are written as JSON under ``bench/results/``;
-``bench/run_all.py`` turns them into ``BENCHMARKS.md``.
+Every benchmark runs in a copy of the workflow under ``bench/_work/<name>/`` (git-ignored; the copy is
+``tools/wfcopy.py``'s, shared with the tests), never in the repository's own ``results/`` or
+``resources/``. Every rule has a ``benchmark:`` file, so each job's duration, CPU time and peak memory are
+read from ``benchmarks/``. Raw figures are written as JSON under ``bench/results/``; ``bench/render.py``
+regenerates the tables of ``BENCHMARKS.md`` from them.
 """
 
 from __future__ import annotations
@@ -10,51 +12,29 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import wfcopy  # noqa: E402
+
 WORK = ROOT / "bench" / "_work"
 RESULTS = ROOT / "bench" / "results"
-VENV_BIN = ROOT / ".venv" / "bin"
-COPY_ITEMS = ["Snakefile", "config.yaml", "workflow", "profiles", "presets", "envs"]
-
-# Appended to the Snakefile of a copy: a benchmark file for every rule that runs something and has none,
-# so that every job's duration and peak memory are known (rule names are the first folder).
-INSTRUMENT_MARK = "# --- bench: benchmark files for every rule ---"
-INSTRUMENT = f'''
-{INSTRUMENT_MARK}
-for _r in workflow.rules:
-    if _r.benchmark is None and not _r.norun and _r.name != "unknown_setting":
-        _wc = "/".join("{{%s}}" % w for w in sorted(_r.wildcard_names)) or "job"
-        _r.benchmark_modifier = _r.log_modifier
-        _r.benchmark = f"benchmarks/{{_r.name}}/{{_wc}}.tsv"
-'''
+PYTHON = sys.executable
 
 
-def copy_workflow(name: str, refresh: bool = False, instrument: bool = True) -> Path:
-    """``bench/_work/<name>`` with a copy of the workflow (file times kept, so an unchanged copy does not
-    make Snakemake rerun anything). An existing copy is kept unless ``refresh``."""
+def copy_workflow(name: str, refresh: bool = False) -> Path:
+    """``bench/_work/<name>`` with a copy of the workflow; an existing copy is kept unless ``refresh``."""
     dest = WORK / name
-    if (dest / "Snakefile").exists() and not refresh:
-        return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for item in COPY_ITEMS:
-        src, dst = ROOT / item, dest / item
-        if dst.is_dir():
-            shutil.rmtree(dst)
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=ignore, copy_function=shutil.copy2)
-        else:
-            shutil.copy2(src, dst)
-    if instrument:
-        with open(dest / "Snakefile", "a") as fh:
-            fh.write(INSTRUMENT)
+    if refresh or not (dest / "Snakefile").exists():
+        wfcopy.copy_workflow(dest)
     return dest
 
 
@@ -67,23 +47,12 @@ def clean(dest: Path, *names: str) -> None:
             shutil.rmtree(p)
 
 
-# The SLURM executor plugin, installed beside .venv by `make test` (Makefile, envs/requirements-cluster.txt).
-SLURM_PLUGIN_DIR = ROOT / ".venv" / "slurm-plugin"
-
-
 def env(slurm_plugin: bool = False) -> dict:
-    """The environment of a timed run. ``slurm_plugin``: put the SLURM executor plugin on PYTHONPATH, i.e.
-    time Snakemake as installed on a cluster submission host (``make setup-cluster``)."""
-    e = dict(os.environ)
-    e["PATH"] = f"{VENV_BIN}{os.pathsep}{e.get('PATH', '')}"
-    e.pop("PYTHONPATH", None)
-    if slurm_plugin:
-        if not (SLURM_PLUGIN_DIR / "snakemake_executor_plugin_slurm").is_dir():
-            raise RuntimeError(f"no SLURM executor plugin in {SLURM_PLUGIN_DIR}: run `make test` first, or "
-                               f"pip install --no-deps --target {SLURM_PLUGIN_DIR} -r envs/requirements-cluster.txt")
-        e["PYTHONPATH"] = str(SLURM_PLUGIN_DIR)
-    e.setdefault("PYTHONHASHSEED", "0")
-    return e
+    """The environment of a timed run (no inherited PYTHONPATH). ``slurm_plugin``: with the SLURM executor
+    plugin importable, i.e. Snakemake as installed on a cluster submission host (``make setup-cluster``)."""
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    base.setdefault("PYTHONHASHSEED", "0")
+    return wfcopy.snakemake_env(slurm_plugin, base=base)
 
 
 @dataclass
@@ -93,34 +62,42 @@ class Run:
     max_rss_mb: float  # peak RSS of the snakemake process tree (all its waited-for descendants)
     t0: float  # epoch seconds at start
     log: Path
+    load_before: list[float]
+    jobs: list[dict]  # benchmark files written during the run
+    busy_s: float  # time during which at least one of those jobs ran
+
+    @property
+    def outside_rules_s(self) -> float:
+        return self.wall_s - self.busy_s
 
 
-def snakemake(dest: Path, args: list[str], label: str, check: bool = True, slurm_plugin: bool = False) -> Run:
-    """Run ``snakemake ARGS`` in ``dest``; output goes to ``dest/_runs/<label>.log``."""
+def snakemake(dest: Path, args: list[str], label: str, check: bool = True, slurm_plugin: bool = False,
+              rules: list[str] | None = None) -> Run:
+    """Run ``snakemake ARGS`` in ``dest`` (output in ``dest/_runs/<label>.log``) and read the benchmark
+    files its jobs wrote (``rules``: only those rules' jobs)."""
     logdir = dest / "_runs"
     logdir.mkdir(exist_ok=True)
     log = logdir / f"{label}.log"
-    cmd = [str(VENV_BIN / "snakemake"), *args]
+    cmd = wfcopy.snakemake_cmd(*args)
+    load0 = loadavg()
     with open(log, "w") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
-        t0 = time.time()
-        p0 = time.perf_counter()
+        t0, p0 = time.time(), time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=dest, env=env(slurm_plugin), stdout=fh, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - p0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    run = Run(wall, proc.returncode, usage.ru_maxrss / 1024, t0, log)
-    if check and run.rc != 0:
+    rc = os.waitstatus_to_exitcode(status)
+    if check and rc != 0:
         tail = "".join(log.read_text().splitlines(True)[-30:])
-        raise RuntimeError(f"snakemake {' '.join(args)} failed in {dest} (rc {run.rc}); see {log}\n{tail}")
-    return run
+        raise RuntimeError(f"snakemake {' '.join(args)} failed in {dest} (rc {rc}); see {log}\n{tail}")
+    jobs = [j for j in read_benchmarks(dest) if j["end"] >= t0 and (rules is None or j["rule"] in rules)]
+    busy = union_length([(j["start"], j["end"]) for j in jobs], t0, t0 + wall)
+    return Run(wall, rc, usage.ru_maxrss / 1024, t0, log, load0, jobs, busy)
 
 
 def command_line(args: list[str]) -> str:
     """The command as a user would type it (shell quoting)."""
-    import shlex
-
     return "snakemake " + " ".join(shlex.quote(a) for a in args)
 
 
@@ -131,35 +108,30 @@ def read_benchmarks(dest: Path) -> list[dict]:
     out = []
     root = dest / "benchmarks"
     for path in sorted(root.rglob("*.tsv")):
-        rel = path.relative_to(root)
+        rel_path = path.relative_to(root)
         lines = path.read_text().splitlines()
         if len(lines) < 2:
             continue
-        head, vals = lines[0].split("\t"), lines[-1].split("\t")
-        row = dict(zip(head, vals))
-
-        def num(k, row=row):
+        row = dict(zip(lines[0].split("\t"), lines[-1].split("\t")))
+        num = {}
+        for k in ("s", "max_rss", "cpu_time"):
             try:
-                return float(row.get(k, "nan"))
+                num[k] = float(row.get(k, "nan"))
             except ValueError:
-                return float("nan")
-
+                num[k] = float("nan")
         end = path.stat().st_mtime
-        s = num("s")
-        out.append({
-            "rule": rel.parts[0] if len(rel.parts) > 1 else rel.stem,
-            "job": str(rel.with_suffix("")),
-            "s": s,
-            "max_rss": num("max_rss"),
-            "cpu_time": num("cpu_time"),
-            "end": end,
-            "start": end - s,
-        })
+        out.append({"rule": rel_path.parts[0] if len(rel_path.parts) > 1 else rel_path.stem,
+                    "job": str(rel_path.with_suffix("")), **num, "end": end, "start": end - num["s"]})
     return out
 
 
-def union_length(intervals: list[tuple[float, float]], lo: float, hi: float) -> float:
-    """Length of the union of intervals clipped to [lo, hi]."""
+def union_length(intervals: list[tuple[float, float]], lo: float | None = None,
+                 hi: float | None = None) -> float:
+    """Length of the union of intervals clipped to [lo, hi] (default: their own span)."""
+    if not intervals:
+        return 0.0 if lo is not None else float("nan")
+    lo = min(a for a, _ in intervals) if lo is None else lo
+    hi = max(b for _, b in intervals) if hi is None else hi
     total, cur_a, cur_b = 0.0, None, None
     for a, b in sorted((max(a, lo), min(b, hi)) for a, b in intervals):
         if b <= a:
@@ -175,23 +147,36 @@ def union_length(intervals: list[tuple[float, float]], lo: float, hi: float) -> 
     return total
 
 
-def per_rule(jobs: list[dict]) -> dict[str, dict]:
-    """rule -> jobs, total s, max s, peak max_rss (MB), total cpu s."""
+def _num(x) -> float:
+    return x if x == x else 0.0  # NaN -> 0
+
+
+def per_rule(jobs: list[dict], key=lambda j: j["rule"]) -> dict[str, dict]:
+    """rule (or ``key(job)``) -> jobs, total s, max s, peak max_rss (MB), total cpu s."""
     out: dict[str, dict] = {}
     for j in jobs:
-        r = out.setdefault(j["rule"], {"jobs": 0, "s": 0.0, "max_job_s": 0.0, "max_rss": 0.0, "cpu": 0.0})
+        r = out.setdefault(key(j), {"jobs": 0, "s": 0.0, "max_job_s": 0.0, "max_rss": 0.0, "cpu": 0.0})
         r["jobs"] += 1
         r["s"] += j["s"]
         r["max_job_s"] = max(r["max_job_s"], j["s"])
-        r["max_rss"] = max(r["max_rss"], j["max_rss"] if j["max_rss"] == j["max_rss"] else 0.0)
-        r["cpu"] += j["cpu_time"] if j["cpu_time"] == j["cpu_time"] else 0.0
+        r["max_rss"] = max(r["max_rss"], _num(j["max_rss"]))
+        r["cpu"] += _num(j["cpu_time"])
     return out
+
+
+def cpu_sum(jobs: list[dict]) -> float:
+    return sum(_num(j["cpu_time"]) for j in jobs)
 
 
 # ------------------------------------------------------------------------------------------------ misc
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else float("nan")
+
+
+def median_ratio(a, b) -> float:
+    """Median of the pairwise ratios a[i] / b[i]: a same-run comparison."""
+    return median([x / y for x, y in zip(a, b)])
 
 
 def loadavg() -> list[float]:
@@ -211,60 +196,60 @@ def rel(path) -> str:
 
 
 def git_state() -> dict:
-    """The commit measured, and how many tracked files differed from it."""
+    """The commit measured, and how many tracked files differed from it (outside bench/)."""
+    def git(*a):
+        return subprocess.run(["git", "-C", str(ROOT), *a], capture_output=True, text=True, timeout=30).stdout
+
     try:
-        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=30).stdout.strip()
-        # tracked files that differ from the commit, outside the benchmark scripts and their results
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--",
-                                ".", ":!bench", ":!BENCHMARKS.md"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-        return {"commit": head or "?", "modified_files": len(dirty.splitlines()) if dirty else 0}
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench", ":!BENCHMARKS.md")
+        return {"commit": git("rev-parse", "--short", "HEAD").strip() or "?",
+                "modified_files": len(dirty.strip().splitlines())}
     except Exception:
         return {}
 
 
-def machine() -> dict:
-    cpu = ""
+_VERSIONS = """
+import importlib, json, platform
+v = {"python": platform.python_version()}
+for m in ("snakemake", "torch", "numpy", "pandas", "pyarrow", "neurokit2", "transformers"):
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = float("nan")
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem_gib = int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    versions = {"python": platform.python_version()}
-    for mod in ("snakemake", "torch", "numpy", "pandas", "pyarrow", "neurokit2", "transformers"):
-        try:
-            out = subprocess.run([str(VENV_BIN / "python"), "-c", f"import {mod}; print({mod}.__version__)"],
-                                 capture_output=True, text=True, timeout=120)
-            versions[mod] = out.stdout.strip() or "?"
-        except Exception:
-            versions[mod] = "?"
-    gpu = "none"
-    try:
-        out = subprocess.run([str(VENV_BIN / "python"), "-c",
-                              "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none')"],
-                             capture_output=True, text=True, timeout=120)
-        gpu = out.stdout.strip() or "none"
+        v[m] = importlib.import_module(m).__version__
     except Exception:
+        v[m] = "?"
+try:
+    import torch
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+except Exception:
+    gpu = "none"
+print(json.dumps({"versions": v, "gpu": gpu}))
+"""
+
+
+def _proc_field(path: str, prefix: str) -> str:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(prefix):
+                return line.split(":", 1)[1].strip()
+    except OSError:
         pass
-    git = git_state()
+    return ""
+
+
+def machine() -> dict:
+    try:
+        out = subprocess.run([PYTHON, "-c", _VERSIONS], capture_output=True, text=True, timeout=300).stdout
+        probe = json.loads(out)
+    except Exception:
+        probe = {"versions": {"python": platform.python_version()}, "gpu": "none"}
+    mem_kib = _proc_field("/proc/meminfo", "MemTotal").split()
     return {
-        "git": git,
-        "cpu_model": cpu,
+        "git": git_state(),
+        "cpu_model": _proc_field("/proc/cpuinfo", "model name"),
         "cores": os.cpu_count(),
-        "memory_gib": round(mem_gib, 1),
+        "memory_gib": round(int(mem_kib[0]) / 2**20, 1) if mem_kib else float("nan"),
         "os": f"{platform.system()} {platform.release()}",
-        "gpu": gpu,
-        "versions": versions,
+        "gpu": probe["gpu"],
+        "versions": probe["versions"],
         "loadavg_at_start": loadavg(),
     }
 

@@ -63,33 +63,21 @@ def n_segments(dest: Path) -> int:
 
 def snapshot_benchmarks(dest: Path, label: str) -> list[dict]:
     jobs = common.read_benchmarks(dest)
-    snap = dest / "_runs" / f"benchmarks_{label}.json"
-    snap.write_text(json.dumps(jobs))
+    (dest / "_runs" / f"benchmarks_{label}.json").write_text(json.dumps(jobs))
     return jobs
-
-
-def stage_wall(jobs: list[dict], rules: list[str]) -> float:
-    iv = [(j["start"], j["end"]) for j in jobs if j["rule"] in rules]
-    if not iv:
-        return float("nan")
-    return common.union_length(iv, min(a for a, _ in iv), max(b for _, b in iv))
 
 
 # ------------------------------------------------------------------------------------------------ steps
 def step_data(dest: Path, cfg: list[str]) -> dict:
-    manifest = dest / "resources" / "synthetic" / "KEMDy19.manifest.json"
     args = ["resources/synthetic/KEMDy19.manifest.json", "--cores", "2", *cfg]
-    if manifest.exists():
-        tsv = dest / "benchmarks" / "synth_data.tsv"
-        s = float(tsv.read_text().splitlines()[1].split("\t")[0]) if tsv.exists() else float("nan")
-        size = sum(p.stat().st_size for p in (dest / "resources").rglob("*") if p.is_file())
-        return {"reused": True, "synth_data_s": s, "bytes": size, "command": common.command_line(args)}
-    run = common.snakemake(dest, args, "data")
+    out = {"reused": (dest / "resources" / "synthetic" / "KEMDy19.manifest.json").exists(),
+           "command": common.command_line(args)}
+    if not out["reused"]:
+        out["wall_s"] = common.snakemake(dest, args, "data").wall_s
     jobs = [j for j in common.read_benchmarks(dest) if j["rule"] == "synth_data"]
-    size = sum(p.stat().st_size for p in (dest / "resources").rglob("*") if p.is_file())
-    return {"reused": False, "wall_s": run.wall_s, "synth_data_s": jobs[0]["s"] if jobs else None,
-            "max_rss_mb": jobs[0]["max_rss"] if jobs else None, "bytes": size,
-            "command": common.command_line(args)}
+    out.update(synth_data_s=jobs[0]["s"] if jobs else None, max_rss_mb=jobs[0]["max_rss"] if jobs else None,
+               bytes=sum(p.stat().st_size for p in (dest / "resources").rglob("*") if p.is_file()))
+    return out
 
 
 def step_features(dest: Path, cfg: list[str], cores_repeat: int = 1, reuse: bool = False,
@@ -99,114 +87,84 @@ def step_features(dest: Path, cfg: list[str], cores_repeat: int = 1, reuse: bool
     meta = dest / "_runs" / "features_scratch.meta.json"
     if reuse and meta.exists():
         m = json.loads(meta.read_text())
-        run = common.Run(m["wall_s"], 0, m.get("max_rss_mb", float("nan")), m["t0"], dest / "_runs")
-        load0 = m.get("load_before", [])
         jobs = json.loads((dest / "_runs" / "benchmarks_features_scratch.json").read_text())
     else:
         common.clean(dest, "results", "logs")
-        for sub in ("index_segments.tsv", "bio_features", "gather_bio", "build_text_backbone", "text_features",
-                    "audio_features", "gather_audio", "qc_summary", "oracle"):
-            common.clean(dest / "benchmarks", sub)
-        load0 = common.loadavg()
+        if (dest / "benchmarks").is_dir():  # all but the data generation's (read by step_data)
+            common.clean(dest / "benchmarks",
+                         *(p.name for p in (dest / "benchmarks").iterdir() if p.stem != "synth_data"))
         run = common.snakemake(dest, args, "features_scratch")
         jobs = snapshot_benchmarks(dest, "features_scratch")
-        meta.write_text(json.dumps({"wall_s": run.wall_s, "t0": run.t0, "max_rss_mb": run.max_rss_mb,
-                                    "load_before": load0}))
+        m = {"wall_s": run.wall_s, "t0": run.t0, "max_rss_mb": run.max_rss_mb, "load_before": run.load_before}
+        meta.write_text(json.dumps(m))
     n = n_segments(dest)
     rules = common.per_rule(jobs)
-    busy = common.union_length([(j["start"], j["end"]) for j in jobs], run.t0, run.t0 + run.wall_s)
-    out = {
-        "command": common.command_line(args),
-        "segments": n,
-        "wall_s": run.wall_s,
-        "outside_rules_s": run.wall_s - busy,
-        "load_before": load0,
-        "load_after": common.loadavg(),
-        "rules": rules,
-        "throughput": {},
-        "cores": {},
-    }
-    for m, rs in MODALITY_RULES.items():
+    busy = common.union_length([(j["start"], j["end"]) for j in jobs], m["t0"], m["t0"] + m["wall_s"])
+    out = {"command": common.command_line(args), "segments": n, "wall_s": m["wall_s"],
+           "outside_rules_s": m["wall_s"] - busy, "load_before": m.get("load_before", []),
+           "load_after": common.loadavg(), "rules": rules, "throughput": {}, "cores": {}}
+    for mod, rs in MODALITY_RULES.items():
         job_s = sum(rules[r]["s"] for r in rs if r in rules)
         cpu_s = sum(rules[r]["cpu"] for r in rs if r in rules)
-        out["throughput"][m] = {
-            "sum_cpu_s": cpu_s,
-            "segments_per_cpu_s": n / cpu_s if cpu_s else None,
+        stage = common.union_length([(j["start"], j["end"]) for j in jobs if j["rule"] in rs])
+        out["throughput"][mod] = {
+            "sum_cpu_s": cpu_s, "segments_per_cpu_s": n / cpu_s if cpu_s else None,
             "jobs": sum(rules[r]["jobs"] for r in rs if r in rules),
-            "sum_job_s": job_s,
-            "segments_per_s_per_core": n / job_s if job_s else None,
-            "stage_wall_s": stage_wall(jobs, rs),
-            "segments_per_s_stage": n / stage_wall(jobs, rs),
+            "sum_job_s": job_s, "segments_per_s_per_core": n / job_s if job_s else None,
+            "stage_wall_s": stage, "segments_per_s_stage": n / stage,
         }
 
     # 1 vs 2 cores, per stage, interleaved
-    res = {s: {1: [], 2: []} for s in cores_stages}
-    busy_res = {s: {1: [], 2: []} for s in cores_stages}
-    cpu_res = {s: {1: [], 2: []} for s in cores_stages}
+    runs = {(st, c): [] for st in cores_stages for c in (1, 2)}
     cmds = {}
     for r in range(cores_repeat):
         for stage in cores_stages:
             target, force = STAGES[stage]
             for cores in (1, 2):
-                a = [target, "--cores", str(cores), "--forcerun", *force, *cfg]
                 # --forcerun takes several values: the target goes first so it is not read as one of them
-                # SLURM client hidden from PATH: the plugin's fixed start-up probe (section 2) would blur the ratio
-                run = common.snakemake(dest, a, f"cores{cores}_{stage}_{r}")
-                sj = [j for j in common.read_benchmarks(dest) if j["rule"] in force and j["end"] >= run.t0]
-                busy = stage_wall(sj, force)
-                res[stage][cores].append(run.wall_s)
-                busy_res[stage][cores].append(busy)
-                cpu_res[stage][cores].append(sum(j["cpu_time"] for j in sj if j["cpu_time"] == j["cpu_time"]))
-                cmds[f"{stage}_{cores}"] = common.command_line(a)
-                print(f"  {stage} --cores {cores}: {run.wall_s:.1f} s wall, jobs busy {busy:.1f} s", flush=True)
+                a = [target, "--cores", str(cores), "--forcerun", *force, *cfg]
+                run = common.snakemake(dest, a, f"cores{cores}_{stage}_{r}", rules=force)
+                runs[stage, cores].append(run)
+                cmds[stage, cores] = common.command_line(a)
+                print(f"  {stage} --cores {cores}: {run.wall_s:.1f} s wall, jobs busy {run.busy_s:.1f} s",
+                      flush=True)
     for stage in cores_stages:
-        t1, t2 = res[stage][1], res[stage][2]
-        b1, b2 = busy_res[stage][1], busy_res[stage][2]
-        out["cores"][stage] = {
-            "cores1_s": t1, "cores2_s": t2,
-            "busy1_s": b1, "busy2_s": b2, "cpu1_s": cpu_res[stage][1], "cpu2_s": cpu_res[stage][2],
-            "median_busy1_s": common.median(b1), "median_busy2_s": common.median(b2),
-            "speedup_busy_median_of_ratios": common.median([a / b for a, b in zip(b1, b2)]),
-            "load": common.loadavg(),
-            "median_cores1_s": common.median(t1), "median_cores2_s": common.median(t2),
-            "speedup_median_of_ratios": common.median([a / b for a, b in zip(t1, t2)]),
-            "segments_per_s_cores1": n / common.median(t1), "segments_per_s_cores2": n / common.median(t2),
-            "command_cores1": cmds[f"{stage}_1"], "command_cores2": cmds[f"{stage}_2"],
-        }
-    out["per_signal"] = per_signal(jobs)
+        d = {}
+        for c in (1, 2):
+            rs = runs[stage, c]
+            d.update({f"cores{c}_s": [x.wall_s for x in rs], f"busy{c}_s": [x.busy_s for x in rs],
+                      f"cpu{c}_s": [common.cpu_sum(x.jobs) for x in rs]})
+            d.update({f"median_busy{c}_s": common.median(d[f"busy{c}_s"]),
+                      f"median_cores{c}_s": common.median(d[f"cores{c}_s"]),
+                      f"command_cores{c}": cmds[stage, c]})
+            d[f"segments_per_s_cores{c}"] = n / d[f"median_cores{c}_s"]
+        d["speedup_busy_median_of_ratios"] = common.median_ratio(d["busy1_s"], d["busy2_s"])
+        d["speedup_median_of_ratios"] = common.median_ratio(d["cores1_s"], d["cores2_s"])
+        d["load"] = common.loadavg()
+        out["cores"][stage] = d
+    out["per_signal"] = common.per_rule([j for j in jobs if j["rule"] == "bio_features"],
+                                        key=lambda j: j["job"].split("/")[1])
     out["import_cost"] = import_cost(3)
     return out
 
 
-def per_signal(jobs: list[dict]) -> dict:
-    """bio_features jobs split by signal: jobs, job seconds, CPU seconds, peak RSS."""
-    out: dict[str, dict] = {}
-    for j in jobs:
-        if j["rule"] != "bio_features":
-            continue
-        sig = j["job"].split("/")[1]
-        d = out.setdefault(sig, {"jobs": 0, "s": 0.0, "cpu": 0.0, "max_rss": 0.0})
-        d["jobs"] += 1
-        d["s"] += j["s"]
-        d["cpu"] += j["cpu_time"] if j["cpu_time"] == j["cpu_time"] else 0.0
-        d["max_rss"] = max(d["max_rss"], j["max_rss"])
-    return out
-
-
 def import_cost(repeat: int) -> dict:
-    """Wall and CPU seconds of a fresh interpreter importing what one bio_features job imports."""
+    """Wall and CPU seconds of a fresh interpreter importing what one bio_features job imports: the
+    script's own imports (read from workflow/scripts/bio_features.py) and the signal's module."""
+    import ast
     import resource
-    import subprocess
 
-    code = ("import sys; sys.path.insert(0, 'workflow/src'); import snakemake.script; "
-            "from emoflow import runtime, io; from emoflow.features import biosignals, {sig}")
+    script = ast.parse((common.ROOT / "workflow" / "scripts" / "bio_features.py").read_text())
+    imports = "\n".join(ast.unparse(n) for n in script.body if isinstance(n, (ast.Import, ast.ImportFrom)))
+    code = ("import sys, importlib\nsys.path.insert(0, 'workflow/src')\nimport snakemake.script\n" + imports
+            + "\nimportlib.import_module('emoflow.features.bio.{sig}')")
     out = {}
     for sig in ("ecg", "eda", "temp"):
         walls, cpus = [], []
         for _ in range(repeat):
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
-            subprocess.run([str(common.VENV_BIN / "python"), "-c", code.format(sig=sig)], cwd=common.ROOT,
+            subprocess.run([common.PYTHON, "-c", code.format(sig=sig)], cwd=common.ROOT,
                            check=True, capture_output=True)
             walls.append(time.perf_counter() - t)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -248,7 +206,7 @@ def step_noop(dest: Path, cfg: list[str], repeat: int) -> dict:
     probe = []
     for _ in range(repeat):
         t = time.perf_counter()
-        subprocess.run([str(common.VENV_BIN / "python"), "-c", "import snakemake_executor_plugin_slurm"],
+        subprocess.run([common.PYTHON, "-c", "import snakemake_executor_plugin_slurm"],
                        capture_output=True, env=common.env(slurm_plugin=True), check=True)
         probe.append(time.perf_counter() - t)
     n_jobs = None
@@ -262,8 +220,8 @@ def step_noop(dest: Path, cfg: list[str], repeat: int) -> dict:
         "times_s": times,
         "median_s": {k: common.median(v) for k, v in times.items()},
         "max_rss_mb": {k: common.median(v) for k, v in rss.items()},
-        "noop_minus_version_median_s": common.median([a - b for a, b in zip(times["noop"], times["version"])]),
-        "slurm_cost_noop_median_s": common.median([a - b for a, b in zip(times["noop_plugin"], times["noop"])]),
+        "noop_minus_version_median_s": median_diff(times["noop"], times["version"]),
+        "slurm_cost_noop_median_s": median_diff(times["noop_plugin"], times["noop"]),
         "slurm_client_installed": bool(shutil.which("scontrol")),
         "slurm_plugin_import_s": probe,
         "slurm_plugin_import_median_s": common.median(probe),
@@ -273,10 +231,15 @@ def step_noop(dest: Path, cfg: list[str], repeat: int) -> dict:
     }
 
 
+def median_diff(a, b) -> float:
+    return common.median([x - y for x, y in zip(a, b)])
+
+
 def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
     segs = pd.read_parquet(dest / "results" / "segments.parquet", columns=["segment_id", "split"])
     counts = segs["split"].value_counts().to_dict()
-    out = {"epochs": epochs, "splits": counts, "modalities": {}, "forced_runs": repeat, "load": common.loadavg()}
+    out = {"epochs": epochs, "splits": counts, "modalities": {}, "forced_runs": repeat,
+           "load": common.loadavg()}
     per = {m: {"epoch_sps": [], "job_s": [], "rss": [], "n_train": None} for m in ("bio", "audio", "text")}
     cmds = {}
     threads: set[int] = set()
@@ -288,7 +251,8 @@ def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
             if repeat > 0:
                 run = common.snakemake(dest, a, f"train_{m}_{r}")
                 # the threads the train job was given, as Snakemake printed them
-                for block in re.findall(r"^(?:local)?rule train:\n((?:    .*\n)+)", run.log.read_text(), re.M):
+                log = run.log.read_text()
+                for block in re.findall(r"^(?:local)?rule train:\n((?:    .*\n)+)", log, re.M):
                     found = re.search(r"^    threads: (\d+)$", block, re.M)
                     threads.add(int(found.group(1)) if found else 1)  # Snakemake prints threads > 1 only
             else:
@@ -303,8 +267,8 @@ def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
             tsv = [j for j in common.read_benchmarks(dest) if j["job"] == f"train/{m}/seed0"]
             per[m]["job_s"].append(tsv[0]["s"] if tsv else float("nan"))
             per[m]["rss"].append(tsv[0]["max_rss"] if tsv else None)
-            print(f"  train {m}: {per[m]['epoch_sps'][-1]:.0f} samples/s per epoch, job {per[m]['job_s'][-1]:.1f} s",
-                  flush=True)
+            print(f"  train {m}: {per[m]['epoch_sps'][-1]:.0f} samples/s per epoch, "
+                  f"job {per[m]['job_s'][-1]:.1f} s", flush=True)
     for m, d in per.items():
         out["modalities"][m] = {
             "n_train": d["n_train"],
@@ -346,29 +310,22 @@ def main(argv=None) -> int:
     cfg = config_args(dest, args.epochs)
     result = common.load("full_size") or {}
     result["machine"] = common.machine()
-    if "data" in steps:
-        result["data"] = step_data(dest, cfg)
-        common.save("full_size", result)
-    else:
-        step_data(dest, cfg)  # make sure it exists
-    if "features" in steps:
-        result["features"] = step_features(dest, cfg, args.cores_repeat, args.reuse_scratch,
-                                           tuple(args.cores_stages.split(",")))
-        common.save("full_size", result)
-    need_table = ("noop" in steps or "training" in steps) and not (dest / "results" / "table1.csv").exists()
-    if "table" in steps or need_table:
-        result["table"] = step_table(dest, cfg)
-        common.save("full_size", result)
-    if "noop" in steps:
-        result["noop"] = step_noop(dest, cfg, args.repeat)
-        common.save("full_size", result)
-    if "training" in steps:
-        result["training"] = step_training(dest, cfg, args.train_repeat, args.epochs)
-        common.save("full_size", result)
-    for step in steps:  # the commit each section was measured at
-        if isinstance(result.get(step), dict):
-            result[step]["code"] = common.git_state()
-    common.save("full_size", result)
+    run_step = {
+        "data": lambda: step_data(dest, cfg),
+        "features": lambda: step_features(dest, cfg, args.cores_repeat, args.reuse_scratch,
+                                          tuple(args.cores_stages.split(","))),
+        "table": lambda: step_table(dest, cfg),
+        "noop": lambda: step_noop(dest, cfg, args.repeat),
+        "training": lambda: step_training(dest, cfg, args.train_repeat, args.epochs),
+    }
+    for step, run in run_step.items():  # in this order: the data first, the table before noop and training
+        needed = step == "data" or (step == "table" and ("noop" in steps or "training" in steps)
+                                    and not (dest / "results" / "table1.csv").exists())
+        if step in steps or needed:
+            res = run()
+            if step in steps or step == "table":
+                result[step] = {**res, "code": common.git_state()}  # the commit the section was measured at
+                common.save("full_size", result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=1, default=str)[:4000])
     return 0
 

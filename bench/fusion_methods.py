@@ -4,8 +4,11 @@
 Reads the per-modality prediction tables of a finished run (default: the main-job copy,
 ``bench/_work/small/results``, which ``bench/main_job.py`` builds with the current code and the default
 config) and fuses each multi-modality setting with each ``fusion.method`` x ``fusion.calibrate``, through
-the workflow's own ``emoflow.fusion.run_setting`` (outputs to a temporary folder). The models are the
-same in every row, so the rows differ only by the fusion. Writes ``bench/results/fusion_methods.json``.
+the workflow's own ``emoflow.fusion.run_setting`` (as the ``fuse`` rule does). The models are the same in
+every row, so the rows differ only by the fusion. Each row has the test metrics (as in Table 1) and the
+same metrics on the fused validation rows (``val_*``). A choice between methods is to be made on the
+validation figures; those of the fitted methods are optimistic, since their fits use the same rows.
+Writes ``bench/results/fusion_methods.json``.
 
     python bench/fusion_methods.py [--results DIR]
 """
@@ -15,16 +18,27 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
 import pandas as pd  # noqa: E402
 
+import common  # noqa: E402
+
 sys.path.insert(0, str(common.ROOT / "workflow" / "src"))
+from emoflow import fusion  # noqa: E402
+from emoflow import metrics as mt  # noqa: E402
 from emoflow.constants import SETTINGS  # noqa: E402
-from emoflow.fusion import METHODS, run_setting  # noqa: E402
+from emoflow.predictions import read_predictions  # noqa: E402
+
+METRICS = ("accuracy", "f1_macro", "uar")
+
+
+def val_metrics(fused: pd.DataFrame) -> dict:
+    """Mean over the model seeds of the metrics on the fused validation rows."""
+    per_seed = [mt.evaluate(rows["emotion"], rows["pred"])
+                for _, rows in fused[fused["split"] == "val"].groupby("seed")]
+    return {f"val_{k}": sum(d[k] for d in per_seed) / len(per_seed) for k in METRICS} if per_seed else {}
 
 
 def main(argv=None) -> int:
@@ -32,35 +46,37 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, default=common.WORK / "small" / "results")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    preds = args.results / "predictions"
-    segments = args.results / "segments.parquet"
+    preds, segments = args.results / "predictions", args.results / "segments.parquet"
     for p in (segments, *(preds / f"{m}.parquet" for m in ("audio", "text", "bio"))):
         if not p.exists():
             raise SystemExit(f"{p} is missing: run `python bench/run_all.py --only main` first")
+    prior = fusion.segments_prior(pd.read_parquet(segments, columns=["emotion", "split"]), str(segments))
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for setting, (label, modalities) in SETTINGS.items():
-            for method in METHODS:
-                for calibrate in (False, True):
-                    if len(modalities) == 1 and method != "mean":
-                        continue  # a single modality is its model's output under every method
-                    out = Path(tmp) / f"{setting}_{method}_{calibrate}"
-                    res = run_setting([str(preds / f"{m}.parquet") for m in modalities], list(modalities),
-                                      method=method, seed=0, setting=setting,
-                                      out_predictions=out / "p.parquet", out_metrics=out / "m.json",
-                                      calibrate=calibrate, segments_path=str(segments))
-                    rows.append({
-                        "setting": label, "method": method, "calibrate": calibrate, "n_seeds": res["n_seeds"],
-                        **{k: res["summary"][k]["mean"] for k in ("accuracy", "f1_macro", "uar")},
-                        "accuracy_std": res["summary"]["accuracy"]["std"],
-                        "f1_macro_std": res["summary"]["f1_macro"]["std"],
-                    })
-                    print(f"  {label:24s} {method:9s} calibrate={calibrate!s:5s} accuracy {rows[-1]['accuracy']:.3f}"
-                          f"  macro F1 {rows[-1]['f1_macro']:.3f}", flush=True)
+    for setting, (label, modalities) in SETTINGS.items():
+        if len(modalities) == 1:
+            continue  # a single modality is its model's output under every method
+        sources = fusion.modality_sources([str(preds / f"{m}.parquet") for m in modalities], list(modalities))
+        tables = {m: read_predictions(p) for m, p in sources.items()}
+        for method in fusion.METHODS:
+            for calibrate in (False, True):
+                opts = {"calibrate": calibrate, "prior": prior if method == "product" else None}
+                res = fusion.run_setting(tables, sources, setting, method, 0, **opts).metrics
+                fused, _ = fusion.fuse_details(tables, method, 0, sources=sources, keep_val=True, **opts)
+                rows.append({
+                    "setting": label, "method": method, "calibrate": calibrate, "n_seeds": res["n_seeds"],
+                    **{k: res["summary"][k]["mean"] for k in METRICS},
+                    "accuracy_std": res["summary"]["accuracy"]["std"],
+                    "f1_macro_std": res["summary"]["f1_macro"]["std"],
+                    **val_metrics(fused),
+                })
+                r = rows[-1]
+                print(f"  {label:24s} {method:9s} calibrate={calibrate!s:5s} "
+                      f"macro F1 test {r['f1_macro']:.3f}, val {r.get('val_f1_macro', float('nan')):.3f}",
+                      flush=True)
     table = args.results / "table1.csv"
     table_rows = pd.read_csv(table).to_dict(orient="records") if table.exists() else None
-    common.save("fusion_methods", {"command": "python bench/fusion_methods.py", "results": common.rel(args.results),
-                                   "rows": rows, "table1": table_rows})
+    common.save("fusion_methods", {"command": "python bench/fusion_methods.py", "rows": rows,
+                                   "results": common.rel(args.results), "table1": table_rows})
     return 0
 
 

@@ -3,9 +3,8 @@
 results/ folder, with the data generation included (results/ and resources/ removed) and excluded
 (results/ removed, the generated data kept). The two variants alternate, ``--repeat`` times each.
 
-Per-rule times come from Snakemake's benchmark files; the copy of the workflow used here adds a benchmark
-file to the few rules that have none (bench/common.py INSTRUMENT), so every job's duration is known. The
-time spent outside rules is the wall time minus the time during which at least one job was running
+Per-rule times come from Snakemake's benchmark files (every rule has one). The time spent outside rules
+is the wall time minus the time during which at least one job was running
 (job intervals = [benchmark file time - s, benchmark file time]): parsing, DAG building, scheduling and
 file checks by Snakemake itself.
 
@@ -32,24 +31,20 @@ def one(dest: Path, with_data: bool, label: str) -> dict:
     common.clean(dest, "results", "logs", "benchmarks")
     if with_data:
         common.clean(dest, "resources", ".snakemake")
-    load0 = common.loadavg()
     run = common.snakemake(dest, ARGS, label)
-    jobs = common.read_benchmarks(dest)
-    busy = common.union_length([(j["start"], j["end"]) for j in jobs], run.t0, run.t0 + run.wall_s)
-    first_start = min(j["start"] for j in jobs) - run.t0
-    last_end = run.t0 + run.wall_s - max(j["end"] for j in jobs)
+    jobs = run.jobs
     return {
         "wall_s": run.wall_s,
-        "busy_s": busy,
-        "outside_rules_s": run.wall_s - busy,
-        "before_first_job_s": first_start,
-        "after_last_job_s": last_end,
+        "busy_s": run.busy_s,
+        "outside_rules_s": run.outside_rules_s,
+        "before_first_job_s": min(j["start"] for j in jobs) - run.t0,
+        "after_last_job_s": run.t0 + run.wall_s - max(j["end"] for j in jobs),
         "sum_job_s": sum(j["s"] for j in jobs),
-        "sum_cpu_s": sum(j["cpu_time"] for j in jobs if j["cpu_time"] == j["cpu_time"]),
+        "sum_cpu_s": common.cpu_sum(jobs),
         "n_jobs": len(jobs),
         "rules": common.per_rule(jobs),
         "max_rss_snakemake_tree_mb": run.max_rss_mb,
-        "load_before": load0,
+        "load_before": run.load_before,
         "load_after": common.loadavg(),
     }
 
@@ -80,31 +75,28 @@ def main(argv=None) -> int:
 
 
 def summarise(runs: dict, repeat: int) -> dict:
-    runs = {k: v for k, v in runs.items()}
     n = min(len(v) for v in runs.values())
     runs = {k: v[:n] for k, v in runs.items()}
+    med = common.median
     summary = {}
     for key, rs in runs.items():
         rules = sorted({k for r in rs for k in r["rules"]})
         summary[key] = {
-            "wall_s": common.median([r["wall_s"] for r in rs]),
-            "outside_rules_s": common.median([r["outside_rules_s"] for r in rs]),
-            "outside_share": common.median([r["outside_rules_s"] / r["wall_s"] for r in rs]),
-            "before_first_job_s": common.median([r["before_first_job_s"] for r in rs]),
-            "sum_job_s": common.median([r["sum_job_s"] for r in rs]),
-            "sum_cpu_s": common.median([r["sum_cpu_s"] for r in rs]),
+            **{k: med([r[k] for r in rs])
+               for k in ("wall_s", "outside_rules_s", "before_first_job_s", "sum_job_s", "sum_cpu_s")},
+            "outside_share": med([r["outside_rules_s"] / r["wall_s"] for r in rs]),
             "loadavg_1min_before": [r["load_before"][0] for r in rs if r["load_before"]],
             "n_jobs": rs[0]["n_jobs"],
             "rules": {k: {
                 "jobs": rs[0]["rules"].get(k, {}).get("jobs"),
-                "s": common.median([r["rules"][k]["s"] for r in rs if k in r["rules"]]),
-                "max_job_s": common.median([r["rules"][k]["max_job_s"] for r in rs if k in r["rules"]]),
+                **{f: med([r["rules"][k][f] for r in rs if k in r["rules"]])
+                   for f in ("s", "max_job_s", "cpu")},
                 "max_rss": max(r["rules"][k]["max_rss"] for r in rs if k in r["rules"]),
-                "cpu": common.median([r["rules"][k]["cpu"] for r in rs if k in r["rules"]]),
             } for k in rules},
         }
     # same-run ratio: data generation's share, per repeat
-    ratio = common.median([a["wall_s"] / b["wall_s"] for a, b in zip(runs["with_data"], runs["without_data"])])
+    ratio = common.median_ratio([r["wall_s"] for r in runs["with_data"]],
+                                [r["wall_s"] for r in runs["without_data"]])
     return {"command": common.command_line(ARGS), "repeat": n, "repeat_requested": repeat, "runs": runs,
             "summary": summary, "with_over_without_median_ratio": ratio, "machine": common.machine()}
 

@@ -15,14 +15,16 @@ Sections (``--only`` takes a comma-separated list; default: all):
   scaling   bio + text stages for 2, 5, 10, 20 sessions; table and bench/scaling.png
   memory    nothing of its own: peak RSS per stage from the features/training/main results
 
-Raw figures go to bench/results/*.json; BENCHMARKS.md is written from whatever is there, so a subset run
-updates its sections and keeps the others. Work happens in bench/_work/ (git-ignored); the full-size
+Raw figures go to bench/results/*.json; then bench/render.py regenerates the tables of BENCHMARKS.md
+from whatever is there (a subset run updates its tables and keeps the others). The prose of BENCHMARKS.md
+is written by hand: after a new measurement, update the figures it quotes.
+Work happens in bench/_work/ (git-ignored); the full-size
 synthetic data (~2.3 GB) is generated there once and reused.
 
 Usage:
     python bench/run_all.py                               # everything (about 1 h on 2 cores; more when busy)
     python bench/run_all.py --only noop,bio --repeat 5
-    python bench/run_all.py --render-only                 # rewrite BENCHMARKS.md from bench/results/
+    python bench/run_all.py --render-only                 # only regenerate the tables (bench/render.py)
 """
 
 from __future__ import annotations
@@ -41,43 +43,29 @@ BIO_PARTICIPANTS = ["Sess01F", "Sess01M", "Sess02F", "Sess02M"]
 
 def run_bio(repeat: int, participants: list[str], naive_segments: int) -> None:
     import bio_features
+    import full_size
 
     dest = common.copy_workflow("full")
     segments = dest / "results" / "segments.parquet"
     if not segments.exists():
-        import full_size
-
         cfg = full_size.config_args(dest, 2)
         full_size.step_data(dest, cfg)
         common.snakemake(dest, ["results/segments.parquet", "--cores", "2", *cfg], "index_for_bio")
-    out = common.RESULTS / "bio_features.json"
-    common.RESULTS.mkdir(parents=True, exist_ok=True)
-    argv = ["--data-dir", str(dest / "resources" / "synthetic" / "KEMDy19"), "--segments", str(segments),
-            "--repeat", str(repeat), "--naive-segments", str(naive_segments), "--out", str(out)]
-    if participants:
-        argv += ["--participants", *participants]
-    bio_features.main(argv)
-    # the command as a reader would type it from the repository root
-    import json
-
-    r = json.loads(out.read_text())
-    r["command"] = ("python bench/bio_features.py --data-dir bench/_work/full/resources/synthetic/KEMDy19 "
-                    "--segments bench/_work/full/results/segments.parquet "
-                    f"--repeat {repeat} --naive-segments {naive_segments}"
-                    + (f" --participants {' '.join(participants)}" if participants else ""))
-    r["data_dir"] = common.rel(r.get("data_dir", dest / "resources" / "synthetic" / "KEMDy19"))
-    r["loadavg_after"] = common.loadavg()
-    out.write_text(json.dumps(r, indent=2) + "\n")
+    bio_features.main(["--data-dir", str(dest / "resources" / "synthetic" / "KEMDy19"), "--segments",
+                       str(segments), "--repeat", str(repeat), "--naive-segments", str(naive_segments),
+                       *(["--participants", *participants] if participants else [])])
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--repeat", type=int, default=3, help="repeats per measurement (medians are reported)")
     ap.add_argument("--main-repeat", type=int, help="repeats of the main job (default: --repeat)")
     ap.add_argument("--main-budget-s", type=float, default=1800,
                     help="main job: start no new repeat after this many seconds (0: no limit)")
-    ap.add_argument("--train-repeat", type=int, help="repeats of the in-process training-step timing (default: --repeat)")
+    ap.add_argument("--train-repeat", type=int,
+                    help="repeats of the in-process training-step timing (default: --repeat)")
     ap.add_argument("--full-train-repeat", type=int, default=0,
                     help="times the full-size training jobs are forced again (0: use the table build's)")
     ap.add_argument("--cores-repeat", type=int, default=2, help="repeats of the full-size 1-vs-2-core runs")
@@ -103,7 +91,8 @@ def main(argv=None) -> int:
 
     if not args.render_only:
         t0 = time.time()
-        log = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "sections": only, "loadavg_start": common.loadavg()}
+        log = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "sections": only,
+               "loadavg_start": common.loadavg()}
         full_steps = [s for s in ("features", "noop", "training") if s in only]
         if full_steps:
             import full_size
@@ -130,7 +119,8 @@ def main(argv=None) -> int:
         if "main" in only:  # last: the longest and the most exposed to other load on the machine
             import main_job
 
-            main_job.main(["--repeat", str(args.main_repeat or args.repeat), "--budget-s", str(args.main_budget_s)])
+            main_job.main(["--repeat", str(args.main_repeat or args.repeat),
+                           "--budget-s", str(args.main_budget_s)])
         if "main" in only:  # every fusion method on the main job's models
             import fusion_methods
 
@@ -150,9 +140,7 @@ def main(argv=None) -> int:
 
     import render
 
-    args.out.write_text(render.render())
-    print(f"wrote {args.out}")
-    return 0
+    return render.main([str(args.out)])
 
 
 if __name__ == "__main__":

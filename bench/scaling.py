@@ -6,8 +6,8 @@ The full-size data (20 sessions, generated once by bench/full_size.py) is reused
 symbolic links holding the first N sessions is made under ``bench/_work/scale_data/S{N}`` and the workflow
 copy ``bench/_work/scale{N}`` points ``data_dir`` at it (so it is read like a real KEMDy19 copy). Each size
 runs from a clean results/ folder with ``--cores 2``; sizes are run in increasing order, ``--repeat`` times.
-The SLURM client commands are hidden from PATH for these runs, so that the fixed start-up cost of the SLURM
-executor plugin's probe (see BENCHMARKS.md, section 2) does not enter the fits.
+The SLURM executor plugin is not importable in these runs (it is installed beside .venv, not in it), so the
+fixed start-up cost of its probe (see BENCHMARKS.md, section 2) does not enter the fits.
 
 Reported: total wall time, per-stage job time (sum over the stage's jobs, from the benchmark files),
 seconds per 1,000 segments, the least-squares line t = a + b * segments and the log-log slope (1 = linear).
@@ -64,18 +64,14 @@ def one(n: int, label: str) -> dict:
     tree = make_tree(n)
     dest = common.copy_workflow(f"scale{n}")
     common.clean(dest, "results", "logs", "benchmarks")
-    args = [*TARGETS, "--cores", "2", "--config", f"data_dir={tree}"]
-    load0 = common.loadavg()
-    run = common.snakemake(dest, args, label)
-    jobs = common.read_benchmarks(dest)
+    run = common.snakemake(dest, [*TARGETS, "--cores", "2", "--config", f"data_dir={tree}"], label)
     segs = len(pd.read_parquet(dest / "results" / "segments.parquet", columns=["segment_id"]))
-    rules = common.per_rule(jobs)
+    rules = common.per_rule(run.jobs)
     stages = {st: sum(rules[r]["s"] for r in rs if r in rules) for st, rs in STAGES.items()}
-    stages_cpu = {st: sum(rules[r]["cpu"] for r in rs if r in rules) for st, rs in STAGES.items()}
-    busy = common.union_length([(j["start"], j["end"]) for j in jobs], run.t0, run.t0 + run.wall_s)
-    return {"sessions": n, "segments": segs, "wall_s": run.wall_s, "outside_rules_s": run.wall_s - busy,
-            "stage_job_s": stages, "stage_cpu_s": stages_cpu, "rules": rules, "load_before": load0,
-            "command": common.command_line([*TARGETS, "--cores", "2", "--config", f"data_dir=<tree of {n} sessions>"])}
+    shown = [*TARGETS, "--cores", "2", "--config", f"data_dir=<tree of {n} sessions>"]
+    return {"sessions": n, "segments": segs, "wall_s": run.wall_s, "outside_rules_s": run.outside_rules_s,
+            "stage_job_s": stages, "rules": rules, "load_before": run.load_before,
+            "command": common.command_line(shown)}
 
 
 def fit(x, y) -> dict:
@@ -97,12 +93,14 @@ def plot(table: pd.DataFrame, fits: dict, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     x = table["segments"].to_numpy()
     xs = np.linspace(0, x.max() * 1.05, 50)
-    for col, label, color in (("wall_s", "total wall time (2 cores)", "C0"), ("bio_s", "bio jobs (sum of job times)", "C1"),
+    for col, label, color in (("wall_s", "total wall time (2 cores)", "C0"),
+                              ("bio_s", "bio jobs (sum of job times)", "C1"),
                               ("bio_cpu_s", "bio jobs (sum of CPU times)", "C4"),
                               ("text_s", "text jobs (sum)", "C2"), ("index_s", "index job", "C3")):
         ax.plot(x, table[col], "o", color=color, label=label)
         f = fits[col]
-        ax.plot(xs, f["intercept_s"] + f["s_per_1000_segments"] * xs / 1000, "-", color=color, lw=1, alpha=0.7)
+        line = f["intercept_s"] + f["s_per_1000_segments"] * xs / 1000
+        ax.plot(xs, line, "-", color=color, lw=1, alpha=0.7)
     for xi, n in zip(x, table["sessions"]):
         ax.annotate(f"{n} sess.", (xi, 0), textcoords="offset points", xytext=(0, 4), fontsize=7, ha="center")
     ax.set_xlabel("segments")
@@ -140,15 +138,11 @@ def main(argv=None) -> int:
     rows = []
     for n in sizes:
         rs = [r for r in runs if r["sessions"] == n]
-        row = {
-            "sessions": n,
-            "segments": rs[0]["segments"],
-            "wall_s": common.median([r["wall_s"] for r in rs]),
-            "outside_rules_s": common.median([r["outside_rules_s"] for r in rs]),
-            **{f"{st}_s": common.median([r["stage_job_s"][st] for r in rs]) for st in STAGES},
-        }
-        for st in STAGES:
-            row[f"{st}_cpu_s"] = common.median([sum(r["rules"][x]["cpu"] for x in STAGES[st] if x in r["rules"])
+        row = {"sessions": n, "segments": rs[0]["segments"],
+               **{k: common.median([r[k] for r in rs]) for k in ("wall_s", "outside_rules_s")}}
+        for st, names in STAGES.items():
+            row[f"{st}_s"] = common.median([r["stage_job_s"][st] for r in rs])
+            row[f"{st}_cpu_s"] = common.median([sum(r["rules"][x]["cpu"] for x in names if x in r["rules"])
                                                 for r in rs])
         row["cpu_s"] = sum(row[f"{st}_cpu_s"] for st in STAGES)
         rows.append(row)

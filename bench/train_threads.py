@@ -17,7 +17,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import common  # noqa: E402
 
 TARGETS = [f"results/models/{m}/seed0/model.safetensors" for m in ("bio", "audio", "text")]
 EPOCHS = {"bio": 10, "audio": 3, "text": 5}
-VARIANTS = {"threads2": (["--set-threads", "train=2"], None), "threads1": ([], None)}
+VARIANTS = {"threads2": ["--set-threads", "train=2"], "threads1": []}
 
 
 def main(argv=None) -> int:
@@ -42,27 +41,18 @@ def main(argv=None) -> int:
     res = {k: [] for k in VARIANTS}
     cmds = {}
     for r in range(args.repeat):
-        for k, (extra, policy) in VARIANTS.items():
+        for k, extra in VARIANTS.items():
             a = [*TARGETS, "--cores", "2", "--forcerun", "train", *extra, "--configfile", "bench_train.yaml"]
-            old = os.environ.pop("OMP_WAIT_POLICY", None)
-            if policy:
-                os.environ["OMP_WAIT_POLICY"] = policy
-            try:
-                load0 = common.loadavg()
-                run = common.snakemake(dest, a, f"train_{k}_{r}")
-            finally:
-                os.environ.pop("OMP_WAIT_POLICY", None)
-                if old is not None:
-                    os.environ["OMP_WAIT_POLICY"] = old
-            jobs = [j for j in common.read_benchmarks(dest) if j["rule"] == "train" and j["end"] >= run.t0]
-            busy = common.union_length([(j["start"], j["end"]) for j in jobs], run.t0, run.t0 + run.wall_s)
-            res[k].append({"wall_s": run.wall_s, "jobs_running_s": busy, "load_before": load0,
-                           "jobs": {j["job"].split("/")[1]: {"s": j["s"], "cpu": j["cpu_time"]} for j in jobs}})
-            cmds[k] = ("OMP_WAIT_POLICY=PASSIVE " if policy else "") + common.command_line(a)
-            print(f"  {k}: {run.wall_s:.1f} s wall, training jobs running {busy:.1f} s; "
-                  + ", ".join(f"{m} {d['s']:.1f} s" for m, d in res[k][-1]["jobs"].items()), flush=True)
+            run = common.snakemake(dest, a, f"train_{k}_{r}", rules=["train"])
+            jobs = {j["job"].split("/")[1]: {"s": j["s"], "cpu": j["cpu_time"]} for j in run.jobs}
+            res[k].append({"wall_s": run.wall_s, "jobs_running_s": run.busy_s, "load_before": run.load_before,
+                           "jobs": jobs})
+            cmds[k] = common.command_line(a)
+            print(f"  {k}: {run.wall_s:.1f} s wall, training jobs running {run.busy_s:.1f} s; "
+                  + ", ".join(f"{m} {d['s']:.1f} s" for m, d in jobs.items()), flush=True)
     out = {"repeat": args.repeat, "epochs": EPOCHS, "commands": cmds, "runs": res,
-           "median_jobs_running_s": {k: common.median([x["jobs_running_s"] for x in v]) for k, v in res.items()},
+           "median_jobs_running_s": {k: common.median([x["jobs_running_s"] for x in v])
+                                     for k, v in res.items()},
            "median_job_s": {k: {m: common.median([x["jobs"][m]["s"] for x in v if m in x["jobs"]])
                                 for m in EPOCHS} for k, v in res.items()},
            "load": common.loadavg()}

@@ -52,7 +52,8 @@ def build(modality: str, backbone: Path | None):
     else:
         from transformers import BertConfig, BertForSequenceClassification
 
-        model = BertForSequenceClassification(BertConfig(vocab_size=1000, hidden_size=128, num_hidden_layers=2,
+        model = BertForSequenceClassification(BertConfig(vocab_size=1000, hidden_size=128,
+                                                         num_hidden_layers=2,
                                                          num_attention_heads=4, intermediate_size=256,
                                                          max_position_embeddings=64, num_labels=7))
     vocab = model.config.vocab_size
@@ -105,7 +106,7 @@ def measure(modality, threads, policy, seconds, device, backbone) -> float:
     env.pop("OMP_WAIT_POLICY", None)
     if policy:
         env["OMP_WAIT_POLICY"] = policy
-    cmd = [str(common.VENV_BIN / "python"), __file__, "--worker", modality, "--threads", str(threads),
+    cmd = [common.PYTHON, __file__, "--worker", modality, "--threads", str(threads),
            "--seconds", str(seconds), "--device", device, "--backbone", str(backbone)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
         print(worker(args.worker, args.threads, args.seconds, args.device, args.backbone))
         return 0
 
-    probe = subprocess.run([str(common.VENV_BIN / "python"), "-c", "import torch; print(torch.cuda.is_available())"],
+    probe = subprocess.run([common.PYTHON, "-c", "import torch; print(torch.cuda.is_available())"],
                            capture_output=True, text=True)
     cuda = probe.stdout.strip() == "True"
     settings = dict(SETTINGS)
@@ -135,7 +136,8 @@ def main(argv=None) -> int:
     for _ in range(args.repeat):
         for m in BATCH:
             for k, (threads, policy) in settings.items():
-                sps = measure(m, threads, policy, args.seconds, "cuda" if k == "cuda" else "cpu", args.backbone)
+                device = "cuda" if k == "cuda" else "cpu"
+                sps = measure(m, threads, policy, args.seconds, device, args.backbone)
                 res[m][k].append(sps)
                 print(f"  {m} {k}: {sps:,.0f} samples/s", flush=True)
     out = {"repeat": args.repeat, "seconds": args.seconds, "batch": BATCH, "load_before": load0,
@@ -145,11 +147,9 @@ def main(argv=None) -> int:
            "cuda": cuda, "models": {}}
     for m, d in res.items():
         out["models"][m] = {k: {"median": common.median(v), "all": v} for k, v in d.items()}
-        out["models"][m]["ratio_2_over_1_threads"] = common.median([a / b for a, b in zip(d["cpu_2"], d["cpu_1"])])
-        out["models"][m]["ratio_2passive_over_2"] = common.median(
-            [a / b for a, b in zip(d["cpu_2_passive"], d["cpu_2"])])
-        out["models"][m]["ratio_2passive_over_1"] = common.median(
-            [a / b for a, b in zip(d["cpu_2_passive"], d["cpu_1"])])
+        out["models"][m]["ratio_2_over_1_threads"] = common.median_ratio(d["cpu_2"], d["cpu_1"])
+        out["models"][m]["ratio_2passive_over_2"] = common.median_ratio(d["cpu_2_passive"], d["cpu_2"])
+        out["models"][m]["ratio_2passive_over_1"] = common.median_ratio(d["cpu_2_passive"], d["cpu_1"])
     common.save("training_steps", out)
     for m, d in out["models"].items():
         print(m, {k: (round(v["median"]) if isinstance(v, dict) else round(v, 2)) for k, v in d.items()})
