@@ -78,6 +78,7 @@ def _snakemake(*args, cwd=ROOT):
     )
 
 
+@pytest.mark.workflow
 def test_cli_rejects_bad_config_value_naming_the_key():
     res = _snakemake("results/segments.parquet", "-n", "--config", "split={'scheme': 'bogus'}")
     assert res.returncode != 0
@@ -85,6 +86,7 @@ def test_cli_rejects_bad_config_value_naming_the_key():
     assert "bogus" in out and "scheme" in out
 
 
+@pytest.mark.workflow
 def test_cli_missing_data_dir_is_a_clear_error(tmp_path):
     res = _snakemake("results/segments.parquet", "-n", "--config", f"data_dir={tmp_path / 'nowhere'}")
     assert res.returncode != 0
@@ -92,6 +94,7 @@ def test_cli_missing_data_dir_is_a_clear_error(tmp_path):
     assert "Traceback" not in res.stdout + res.stderr
 
 
+@pytest.mark.workflow
 def test_cli_missing_modality_folder_is_a_clear_error(tmp_path):
     for d in ("annotation", "wav", "ECG", "EDA"):
         (tmp_path / d).mkdir()

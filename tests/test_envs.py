@@ -65,3 +65,14 @@ def test_every_conda_directive_points_to_an_existing_env():
     assert used, "no rule declares a conda environment"
     for name in used:
         assert (ROOT / "envs" / name).exists(), name
+
+
+def test_lint_tools_are_pinned():
+    """`make lint` (part of `make test`) runs ruff and snakefmt from .venv: pinned like everything else,
+    with black, snakefmt's formatter, so that a check gives the same verdict on every machine."""
+    pins = _requirements()
+    assert {"ruff", "snakefmt", "black"} <= set(pins), sorted(pins)
+    makefile = (ROOT / "Makefile").read_text()
+    lint = makefile[makefile.index("\nlint:"):]
+    assert all(cmd in lint for cmd in ("snakemake --lint", "snakefmt --check", "ruff check")), lint
+    assert re.search(r"^test: .*\blint\b", makefile, re.M), "make test must run the linters"

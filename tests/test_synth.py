@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_script
 from emoflow import synth
 from emoflow.constants import EMOTIONS, KEMDY19_TIE_ORDER, SYNTH_SIZES
-from conftest import run_script
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"size": "tiny", "seed": 19, "n_sessions": None, "ecg_fs": 250,
