@@ -568,7 +568,7 @@ def index_dataset(data_dir, sessions, labels: dict, split: dict) -> tuple[pd.Dat
     ``labels`` is the config's ``labels`` section, ``split`` its ``split`` section. Raises DataError
     when no segment is left or the data cannot be split as asked.
     """
-    segments, excluded, summary = build_index(data_dir, sessions, labels.get("tie_policy", "first"))
+    segments, excluded, summary = build_index(data_dir, sessions, labels["tie_policy"])
     if segments.empty:
         raise DataError(data_dir, f"no usable segments: all {len(excluded)} utterances were excluded "
                                   f"({summary['excluded_by_reason']})")

@@ -72,6 +72,16 @@ class BioSignal(Protocol):
         """``status == "note"`` QC rows from the gathered ``extra_columns`` (one row per segment)."""
 
 
+def no_extra_columns(rec: Recording | None, settings: Mapping) -> dict:
+    """``extra_columns`` of a signal that keeps none."""
+    return {}
+
+
+def no_qc_notes(extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]:
+    """``qc_notes`` of a signal that adds none."""
+    return []
+
+
 def contiguous_blocks(
     elapsed: np.ndarray, clock: np.ndarray, fs: float, max_gap_s: float = 1.0, steps=None
 ) -> np.ndarray:

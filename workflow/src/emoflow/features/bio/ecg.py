@@ -32,7 +32,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .base import Recording
+from .base import Recording, no_extra_columns, no_qc_notes
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,8 @@ def feature_columns(settings: Mapping) -> list[str]:
     return list(FEATURES)
 
 
-def extra_columns(rec: Recording | None, settings: Mapping) -> dict:
-    return {}
-
-
-def qc_notes(extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]:
-    return []
+extra_columns = no_extra_columns
+qc_notes = no_qc_notes
 
 
 def _blocks_in_use(blocks: np.ndarray, needed: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
@@ -180,8 +176,8 @@ def hrv_from_peaks(
 
 def compute(rec: Recording, spans: pd.DataFrame, settings: Mapping) -> tuple[pd.DataFrame, np.ndarray]:
     """Features for every row of ``spans`` (NaN where the span is not aligned) and the reasons."""
-    min_beats = int(settings.get("min_beats", 3) or 3)
-    clean_method = settings.get("clean_method", "neurokit") or "neurokit"
+    min_beats = int(settings["min_beats"])
+    clean_method = settings["clean_method"]
     n = len(spans)
     out = pd.DataFrame({c: np.full(n, np.nan) for c in FEATURES})
     reason = spans["reason"].to_numpy(dtype=object).copy()

@@ -41,14 +41,14 @@ MIN_BINS_PER_BAND = 4
 
 
 def feature_columns(settings: Mapping) -> list[str]:
-    n = int(settings.get("n_bands", 6))
+    n = int(settings["n_bands"])
     return [f"eda_band_{k}" for k in range(n)] + ["eda_mean", "eda_n_samples"]
 
 
 def band_edges(settings: Mapping, fs: float | None, path: str = "") -> tuple[np.ndarray, bool]:
     """Log-spaced band edges and whether the upper edge was clamped to Nyquist."""
-    lo, hi = (float(v) for v in settings.get("band", (0.05, 5.0)))
-    n = int(settings.get("n_bands", 6))
+    lo, hi = (float(v) for v in settings["band"])
+    n = int(settings["n_bands"])
     clamped = False
     if fs is not None and hi > fs / 2:
         hi, clamped = fs / 2, True
@@ -70,7 +70,7 @@ def qc_notes(extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]
     """One note per upper band edge used (``band_hi=<Hz>``, with ``clamped_from=<Hz>`` when the
     configured edge was above Nyquist) and how many segments it applies to."""
     hi_used = pd.to_numeric(extra["eda_band_hi_hz"], errors="coerce")
-    configured = float(settings.get("band", (0.05, 5.0))[1])
+    configured = float(settings["band"][1])
     rows = []
     for hi, count in sorted(hi_used.dropna().round(6).value_counts().items()):
         reason = f"band_hi={hi:g}Hz"
@@ -153,14 +153,14 @@ def compute(rec: Recording, spans: pd.DataFrame, settings: Mapping) -> tuple[pd.
     aligned = np.flatnonzero(reason == "")
     edges, clamped = band_edges(settings, rec.fs, rec.path)
     if clamped:
-        hi = float(settings.get("band", (0.05, 5.0))[1])
+        hi = float(settings["band"][1])
         log.warning("%s: EDA band upper edge %.3g Hz is above Nyquist at %.3g Hz; clamped to %.3g Hz",
                     rec.path, hi, rec.fs, edges[-1])
     if aligned.size:
         start = spans["start"].to_numpy()[aligned]
         stop = spans["stop"].to_numpy()[aligned]
         lengths = stop - start
-        min_samples = int(settings.get("min_samples", 4))
+        min_samples = int(settings["min_samples"])
         enough = lengths >= min_samples
         out[aligned, nb + 1] = lengths
         reason[aligned[~enough]] = "too_few_samples"
@@ -168,8 +168,8 @@ def compute(rec: Recording, spans: pd.DataFrame, settings: Mapping) -> tuple[pd.
         if good.size:
             gs, ge = start[enough], stop[enough]
             nfft = nfft_for(int((ge - gs).max()), edges, rec.fs)
-            detrend = settings.get("detrend", "linear")
-            window = settings.get("window", "hann")
+            detrend = settings["detrend"]
+            window = settings["window"]
             for rows, mask, ln, (mat,) in segment_matrices(gs, ge, [rec.value]):
                 p = band_powers(mat, mask, ln, rec.fs, edges, nfft, detrend, window)
                 out[good[rows], :nb] = np.log10(p + LOG_FLOOR)

@@ -42,7 +42,7 @@ def feature_columns(settings: Mapping[str, Mapping]) -> list[str]:
     """The feature columns of every signal, in output order (``settings``: ``config["bio"]``)."""
     cols = []
     for s in registry.SIGNALS:
-        cols += registry.load(s).feature_columns(settings.get(s, {}))
+        cols += registry.load(s).feature_columns(settings[s])
     return cols
 
 
@@ -125,7 +125,7 @@ def gather_bio(segments: pd.DataFrame, parts: Mapping[str, pd.DataFrame], settin
     qc_tables = []
     extras = {}
     for s in registry.SIGNALS:
-        sig, st = registry.load(s), settings.get(s, {})
+        sig, st = registry.load(s), settings[s]
         cols = sig.feature_columns(st)
         extra_cols = list(sig.extra_columns(None, st))
         part = _stack_parts(s, by_signal[s], ["segment_id", *cols, f"{s}_ok", f"{s}_reason", *extra_cols])
@@ -134,7 +134,7 @@ def gather_bio(segments: pd.DataFrame, parts: Mapping[str, pd.DataFrame], settin
         qc_tables.append(qc.qc_table(s, out[f"{s}_ok"], out[f"{s}_reason"]))
     notes = []
     for s in registry.SIGNALS:
-        notes += registry.load(s).qc_notes(extras[s], settings.get(s, {}), len(out))
+        notes += registry.load(s).qc_notes(extras[s], settings[s], len(out))
     qc_tables.append(pd.DataFrame(notes, columns=qc.QC_COLUMNS))
     out = out[["segment_id", *feature_columns(settings), *ok_cols]]
     return GatheredBio(out, pd.concat(qc_tables, ignore_index=True))

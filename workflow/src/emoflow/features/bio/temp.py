@@ -19,7 +19,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .base import Recording, segment_matrices
+from .base import Recording, no_extra_columns, no_qc_notes, segment_matrices
 
 #: TEMP rows are ``value,elapsed,clock[,SegID]``.
 FIELDS = ("value", "elapsed")
@@ -30,12 +30,8 @@ def feature_columns(settings: Mapping) -> list[str]:
     return list(FEATURES)
 
 
-def extra_columns(rec: Recording | None, settings: Mapping) -> dict:
-    return {}
-
-
-def qc_notes(extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]:
-    return []
+extra_columns = no_extra_columns
+qc_notes = no_qc_notes
 
 
 def trend(mat: np.ndarray, tmat: np.ndarray, mask: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -61,7 +57,7 @@ def compute(rec: Recording, spans: pd.DataFrame, settings: Mapping) -> tuple[pd.
     if aligned.size:
         start = spans["start"].to_numpy()[aligned]
         stop = spans["stop"].to_numpy()[aligned]
-        enough = (stop - start) >= int(settings.get("min_samples", 2))
+        enough = (stop - start) >= int(settings["min_samples"])
         reason[aligned[~enough]] = "too_few_samples"
         good = aligned[enough]
         gs, ge = start[enough], stop[enough]
