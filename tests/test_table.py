@@ -21,6 +21,7 @@ LABELS = ["Audio", "Text", "Bio Signals", "Audio+Text", "Audio+Text+Bio Signals"
 BASE_COLUMNS = ["setting", "accuracy", "f1_macro", "f1_weighted", "uar", "n_test",
                 "paper_accuracy", "paper_f1"]
 TAIL_COLUMNS = ["accuracy_std", "f1_macro_std", "f1_weighted_std", "uar_std", "n_seeds", "majority_accuracy"]
+CI_COLUMNS = [f"{m}_ci_{end}" for m in ("accuracy", "f1_macro", "f1_weighted", "uar") for end in ("low", "high")]
 
 
 def predictions(rng, seeds=(0, 1), n_val=30, n_test=40):
@@ -45,6 +46,9 @@ def predictions(rng, seeds=(0, 1), n_val=30, n_test=40):
     return tables
 
 
+FUSED = {}  # setting id -> fused test rows, filled by the metrics fixture
+
+
 @pytest.fixture(scope="module")
 def metrics():
     rng = np.random.default_rng(0)
@@ -53,16 +57,25 @@ def metrics():
     for sid, (_label, mods) in SETTINGS.items():
         fused, fits = fuse_details({m: tables[m] for m in mods}, "mean", keep_val=True)
         out[sid] = setting_metrics(fused, fits, sid, "mean", mods)
+        FUSED[sid] = fused[fused["split"] == "test"].reset_index(drop=True)
     return out
+
+
+EVALUATION = {"bootstrap": 300, "level": 0.95, "seed": 0}
 
 
 def run_table(paths, oracle, qc, out_table, out_png=None) -> pd.DataFrame:
     """Run the table script (rule ``table``) on these inputs; returns the CSV it wrote."""
     out_table = Path(out_table)
+    folders = [Path(p).parent for p in paths]
     smk = SimpleNamespace(
         scriptdir=str(ROOT / "workflow" / "scripts"), rule="table", threads=1, log=[str(out_table) + ".log"],
-        input=SimpleNamespace(metrics=list(paths), oracle=oracle, qc=qc),
-        output=SimpleNamespace(table=str(out_table), per_class_f1=str(out_png or out_table.with_suffix(".png"))))
+        input=SimpleNamespace(metrics=list(paths), oracle=oracle, qc=qc,
+                              segments=str(folders[0].parent / "seg.parquet"),
+                              predictions=[str(f / "predictions.parquet") for f in folders]),
+        params=SimpleNamespace(evaluation=EVALUATION),
+        output=SimpleNamespace(table=str(out_table), per_class_f1=str(out_png or out_table.with_suffix(".png")),
+                               comparisons=str(out_table.with_suffix(".comparisons.csv"))))
     try:
         run_script(ROOT / "workflow" / "scripts" / "table.py", smk)
     except SystemExit:
@@ -76,7 +89,12 @@ def write_inputs(tmp_path, metrics, oracle=True):
         p = tmp_path / "fusion" / sid / "metrics.json"
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(json.dumps(m))
+        FUSED[sid].to_parquet(p.parent / "predictions.parquet", index=False)
         paths.append(str(p))
+    ids = FUSED["audio"]["segment_id"].unique()
+    pd.DataFrame({"segment_id": ids, "session": "Session01",
+                  "dialogue": [f"script{int(i[-3:]) % 8:02d}" for i in ids]}).to_parquet(
+        tmp_path / "fusion" / "seg.parquet", index=False)
     oracle_path = []
     if oracle:
         o = {"settings": {sid: {"accuracy": 0.5 + 0.01 * i, "f1_macro": 0.3 + 0.01 * i, "f1_weighted": 0.4}
@@ -112,12 +130,13 @@ def test_row_order_does_not_follow_input_order(metrics):
 def test_oracle_columns_only_with_oracle_file(tmp_path, metrics):
     paths, oracle, qc = write_inputs(tmp_path, metrics, oracle=True)
     with_oracle = run_table(paths, oracle, qc, tmp_path / "a.csv")
-    assert list(with_oracle.columns) == BASE_COLUMNS + ["oracle_accuracy", "oracle_f1_macro"] + TAIL_COLUMNS
+    oracle_columns = ["oracle_accuracy", "oracle_f1_macro"]
+    assert list(with_oracle.columns) == BASE_COLUMNS + oracle_columns + TAIL_COLUMNS + CI_COLUMNS
     assert with_oracle["oracle_accuracy"].tolist() == pytest.approx([0.50, 0.51, 0.52, 0.53, 0.54])
     without = run_table(paths, [], qc, tmp_path / "b.csv")
     assert not any(c.startswith("oracle") for c in without.columns)
     header = (tmp_path / "b.csv").read_text().splitlines()[0]
-    assert header == ",".join(BASE_COLUMNS + TAIL_COLUMNS)
+    assert header == ",".join(BASE_COLUMNS + TAIL_COLUMNS + CI_COLUMNS)
 
 
 def test_csv_is_byte_identical_and_fixed_decimals(tmp_path, metrics):
@@ -134,6 +153,15 @@ def test_csv_is_byte_identical_and_fixed_decimals(tmp_path, metrics):
     assert audio["n_test"] == "40" and audio["n_seeds"] == "2"
     assert re.fullmatch(r"\d\.\d{4}", audio["accuracy"])
     assert lines[5].startswith('"Audio+Text+Bio Signals",') or lines[5].startswith("Audio+Text+Bio Signals,")
+    assert float(audio["accuracy_ci_low"]) <= float(audio["accuracy"]) <= float(audio["accuracy_ci_high"])
+    comparisons = pd.read_csv(tmp_path / "one.comparisons.csv")
+    assert list(comparisons.columns) == ["setting_a", "setting_b", "metric", "difference", "ci_low", "ci_high",
+                                         "p_value", "p_holm"]
+    assert len(comparisons) == 10 and (comparisons["p_holm"] >= comparisons["p_value"]).all()
+    row = comparisons[(comparisons.setting_a == "Audio+Text") & (comparisons.setting_b == "Audio")
+                      & (comparisons.metric == "accuracy")].iloc[0]
+    t = pd.read_csv(tmp_path / "one.csv").set_index("setting")
+    assert row["difference"] == pytest.approx(t.loc["Audio+Text", "accuracy"] - t.loc["Audio", "accuracy"], abs=2e-4)
     assert (tmp_path / "f1.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -57,10 +57,12 @@ rule unknown_setting:
 
 
 rule table:
-    """Table 1 (one row per setting, paper order, with the paper's and the oracle's figures) and the
-    per-class F1 chart. It waits for the feature QC summary, so no table hides dropped segments."""
+    """Table 1 (one row per setting, paper order, with the paper's and the oracle's figures and
+    dialogue-bootstrap intervals), the paired comparisons between settings and the per-class F1 chart. It waits for the feature QC summary, so no table hides dropped segments."""
     input:
         metrics=expand("results/fusion/{setting}/metrics.json", setting=SETTING_IDS),
+        predictions=expand("results/fusion/{setting}/predictions.parquet", setting=SETTING_IDS),
+        segments="results/segments.parquet",
         oracle="results/oracle.json" if IS_SYNTH else [],
         qc="results/qc/features.tsv",
         code=script_code("table.py"),
@@ -68,6 +70,11 @@ rule table:
         table=report(
             "results/table1.csv",
             caption="../report/table1.rst",
+            category="Results",
+        ),
+        comparisons=report(
+            "results/comparisons.csv",
+            caption="../report/comparisons.rst",
             category="Results",
         ),
         per_class_f1=report(
@@ -87,5 +94,6 @@ rule table:
         runtime=minutes(2),
     params:
         settings=SETTING_IDS,
+        evaluation=config["evaluation"],
     script:
         "../scripts/table.py"

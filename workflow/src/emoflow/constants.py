@@ -23,6 +23,16 @@ SETTINGS = {
     "audio+text+bio": ("Audio+Text+Bio Signals", ["audio", "text", "bio"]),
 }
 
+# Paired comparisons reported beside Table 1 (results/comparisons.csv): (setting a, setting b), a - b.
+COMPARISONS = [
+    ("audio+text+bio", "audio"),
+    ("audio+text+bio", "text"),
+    ("audio+text+bio", "bio"),
+    ("audio+text+bio", "audio+text"),
+    ("audio+text", "audio"),
+]
+COMPARISON_METRICS = ["accuracy", "f1_macro"]
+
 # Table 1 of the paper: (accuracy, F1).
 PAPER_RESULTS = {
     "audio": (0.61, 0.39),

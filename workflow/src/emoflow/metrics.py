@@ -151,3 +151,26 @@ def class_prior(labels, n_classes: int = len(EMOTIONS)) -> np.ndarray:
     """
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(np.float64)
     return (counts + 1.0) / (counts.sum() + n_classes)
+
+
+def summary_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """The four summary metrics of many confusion matrices at once (``cm``: [..., k, k] counts).
+
+    Same definitions as ``evaluate``: accuracy, macro F1 over all k classes (absent classes 0),
+    weighted F1, UAR over the classes present; 0 where a matrix is empty.
+    """
+    cm = np.asarray(cm, dtype=float)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    support = cm.sum(axis=-1)
+    predicted = cm.sum(axis=-2)
+    n = support.sum(axis=-1)
+    f1 = _safe_div(2 * tp, support + predicted)
+    recall = _safe_div(tp, support)
+    present = support > 0
+    n_present = present.sum(axis=-1)
+    return {
+        "accuracy": _safe_div(tp.sum(axis=-1), n),
+        "f1_macro": f1.mean(axis=-1),
+        "f1_weighted": _safe_div((f1 * support).sum(axis=-1), n),
+        "uar": _safe_div(np.where(present, recall, 0.0).sum(axis=-1), n_present),
+    }

@@ -117,3 +117,20 @@ def per_class_f1_title(table: pd.DataFrame) -> str:
     if n_seeds > 1:
         title += f" (mean \u00b1 std over {n_seeds} seeds)"
     return title
+
+
+def with_intervals(table: pd.DataFrame, ci: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 with ``{metric}_ci_low`` / ``{metric}_ci_high`` columns appended (``ci``: one row per setting
+    id, from ``uncertainty.intervals``); the existing columns stay as they are."""
+    by_label = ci.assign(setting=ci["setting"].map(lambda s: SETTINGS[s][0])).set_index("setting")
+    out = table.copy()
+    for m in METRICS:
+        for end in ("ci_low", "ci_high"):
+            out[f"{m}_{end}"] = out["setting"].map(by_label[f"{m}_{end}"]).to_numpy(dtype=float)
+    return out
+
+
+def labelled(comparisons: pd.DataFrame) -> pd.DataFrame:
+    """The comparison rows with setting labels (``Audio+Text``) instead of ids."""
+    return comparisons.assign(setting_a=comparisons["setting_a"].map(lambda s: SETTINGS[s][0]),
+                              setting_b=comparisons["setting_b"].map(lambda s: SETTINGS[s][0]))
