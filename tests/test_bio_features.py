@@ -19,7 +19,7 @@ from emoflow.features.bio import align, base, ecg, eda, extract, gather, recordi
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "workflow" / "scripts"
-ECG_SETTINGS = {"fs": None, "clean_method": "neurokit", "min_beats": 3}
+ECG_SETTINGS = {"fs": None, "clean_method": "neurokit", "min_beats": 3, "mean_nn_range_ms": [300, 2000]}
 EDA_SETTINGS = {"band": [0.05, 5.0], "n_bands": 6, "detrend": "linear", "window": "hann", "min_samples": 4}
 TEMP_SETTINGS = {"min_samples": 2}
 BIO_SETTINGS = {"ecg": ECG_SETTINGS, "eda": EDA_SETTINGS, "temp": TEMP_SETTINGS}

@@ -58,6 +58,11 @@ def truth(data) -> pd.DataFrame:
     return pd.read_parquet(data.root / "_truth" / "cues.parquet").set_index("segment_id")
 
 
+def header_only(data) -> set[str]:
+    """The bio files written as a header line only (quirk header_only_bio), relative to the root."""
+    return {q["file"] for q in data.manifest["quirks"]["header_only_bio"]}
+
+
 # ----------------------------------------------------------------------------------------------------
 # Layout
 # ----------------------------------------------------------------------------------------------------
@@ -210,6 +215,8 @@ def test_eda_temp_files(data):
     for sig, decimals in (("EDA", 6), ("TEMP", 2)):
         for s in SESSIONS:
             for g in "FM":
+                if f"{sig}/{s}/Original/Sess{s[-2:]}{g}.csv" in header_only(data):
+                    continue  # test_header_only_bio_file
                 rows = read_bio(data.root / sig / s / "Original" / f"Sess{s[-2:]}{g}.csv")
                 assert {len(r) for r in rows} == {3, 4}
                 assert all(re.fullmatch(rf"\d+\.\d{{{decimals}}}", r[0]) for r in rows)
@@ -229,7 +236,13 @@ def test_annotation_bio_values_come_from_the_signals(data):
     for s in SESSIONS:
         for g in "FM":
             ann = read_annotation(data.root / "annotation" / f"{s}_{g}_res.csv")[2:]
+            for q in data.manifest["quirks"]["unused_field_text"]:  # tests/test_annotation_fields.py
+                if q["file"] == f"annotation/{s}_{g}_res.csv":
+                    assert ann[q["numb"] - 1][q["index"]] == q["value"]
+                    ann[q["numb"] - 1][q["index"]] = q["replaces"]
             for sig, col in (("ECG", 3), ("EDA", 5), ("TEMP", 7)):
+                if f"{sig}/{s}/Original/Sess{s[-2:]}{g}.csv" in header_only(data):
+                    continue  # the annotation keeps the values of the recording; the file lost them
                 rows = read_bio(data.root / sig / s / "Original" / f"Sess{s[-2:]}{g}.csv")
                 vi = 1 if sig == "ECG" else 0
                 first, last = {}, {}
@@ -345,6 +358,20 @@ def test_quirks_present(data):
     assert fr[9][:-4] == mr[9][:-4] and fr[9][-4:] == "M" + mr[9][-3:] and mr[9][-4] == "F"
 
 
+def test_header_only_bio_file(data):
+    """One TEMP file holds only a header line; _truth/ lists it with the participant's own segments."""
+    q = data.manifest["quirks"]["header_only_bio"]
+    assert json.loads((data.root / "_truth" / "header_only_bio.json").read_text()) == q
+    assert len(q) == 1 and q[0]["signal"] == "TEMP" and q[0]["file"].startswith(f"TEMP/{SESSIONS[-1]}/")
+    part = q[0]["participant"]
+    assert part not in {g["participant"] for g in data.manifest["quirks"]["missing_e4"]}
+    assert (data.root / q[0]["file"]).read_bytes() == synth.HEADER_ONLY_BIO
+    own = truth(data).loc[q[0]["segment_ids"]]
+    assert len(own) and all(sid.startswith(f"{part[:6]}_") and sid[-4] == part[-1] for sid in own.index)
+    n_own = sum(sid.startswith(f"{part[:6]}_") and sid[-4] == part[-1] for sid in truth(data).index)
+    assert len(q[0]["segment_ids"]) == n_own
+
+
 def test_truth_and_manifest(data):
     t = pd.read_parquet(data.root / "_truth" / "cues.parquet")
     assert list(t.columns) == ["segment_id", "label", "audio_cue", "text_cue", "bio_cue", "listener_label"]
@@ -393,7 +420,7 @@ def test_deterministic_for_a_seed(data, tmp_path):
     other = dict(TINY, seed=20)
     synth.generate(tmp_path / "other" / "KEMDy19", other, tmp_path / "other" / "manifest.json")
     a, b = _digest(data.root), _digest(tmp_path / "other" / "KEMDy19")
-    shared = set(a) & set(b)
+    shared = set(a) & set(b) - header_only(data)
     assert shared and all(a[k] != b[k] for k in shared if k.endswith((".csv", ".parquet")))
 
 

@@ -51,7 +51,7 @@ def _segments(n: int = 240) -> pd.DataFrame:
 
 
 def _build(out: Path, seg_path: Path, seed: int = 0, tag_policy: str = "token") -> None:
-    built = B.build_backbone(pd.read_parquet(seg_path), vocab_size=1000, tag_policy=tag_policy,
+    built = B.build_backbone(pd.read_parquet(seg_path), vocab_size=1000, tag_policy=tag_policy, overlap="own",
                              max_length=MAX_LENGTH, backbone=BACKBONE, seed=seed, source=seg_path)
     B.save_backbone(built, out)
 
@@ -63,7 +63,7 @@ def _text_script(tmp_path: Path, seg_path: Path, folder: Path, max_missing: floa
         input=SimpleNamespace(segments=str(seg_path), backbone=str(folder), code=[]),
         output=SimpleNamespace(features=str(tmp_path / "features" / "text.parquet"),
                                qc=str(tmp_path / "qc" / "text.tsv")),
-        params=SimpleNamespace(tag_policy="strip", max_length=max_length, max_missing=max_missing),
+        params=SimpleNamespace(tag_policy="strip", overlap="own", max_length=max_length, max_missing=max_missing),
         log=[str(tmp_path / "text_features.log")], threads=1, rule="text_features", scriptdir=str(SCRIPTS),
     )
     runpy.run_path(str(SCRIPTS / "text_features.py"), init_globals={"snakemake": smk})
@@ -146,7 +146,7 @@ def test_tokenizer_learns_from_training_split_only(built):
 
 def test_training_texts_are_cleaned_train_rows():
     seg = _segments(30)
-    texts = spm_train.training_texts(seg, "strip")
+    texts = spm_train.training_texts(seg, "strip", "own")
     assert len(texts) == 10
     assert not any("b/" in t or "l/" in t or TEST_ONLY in t or VAL_ONLY in t for t in texts)
 
@@ -207,7 +207,7 @@ def test_backbone_is_byte_identical_across_processes(built, tmp_path):
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import pandas as pd; from emoflow.models import backbone as B;"
         "B.save_backbone(B.build_backbone(pd.read_parquet(sys.argv[2]), vocab_size=1000, "
-        f"tag_policy='token', max_length={MAX_LENGTH}, backbone={BACKBONE!r}, seed=0), sys.argv[3])"
+        f"tag_policy='token', overlap='own', max_length={MAX_LENGTH}, backbone={BACKBONE!r}, seed=0), sys.argv[3])"
     )
     subprocess.run([sys.executable, "-c", code, str(SRC), str(seg_path), str(other)], check=True,
                    capture_output=True, timeout=300)
@@ -285,7 +285,7 @@ def test_missing_transcripts_count_against_the_limit(built, tmp_path, restore_lo
     seg.loc[[2, 7], "text"] = None
     seg.to_parquet(tmp_path / "s.parquet")
     features, _ = tokens.tokenize_segments(seg, tokenizer.load_tokenizer(folder), tag_policy="strip",
-                                           max_length=MAX_LENGTH)
+                                           overlap="own", max_length=MAX_LENGTH)
     assert (~features["ok"]).sum() == 2
     with pytest.raises(SystemExit):  # the script stops on the QCError, naming the modality
         _text_script(tmp_path, tmp_path / "s.parquet", folder, max_missing=0.1)

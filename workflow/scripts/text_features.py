@@ -17,7 +17,8 @@ def main(smk):
     segments = pd.read_parquet(smk.input.segments)
     tokenizer = load_tokenizer_for(smk.input.backbone, smk.params.max_length)
     features, qc_table = tokenize_segments(segments, tokenizer, tag_policy=smk.params.tag_policy,
-                                           max_length=smk.params.max_length, source=smk.input.segments)
+                                           overlap=smk.params.overlap, max_length=smk.params.max_length,
+                                           source=smk.input.segments)
     write_tsv(qc_table, smk.output.qc)
     check_missing("text", features["ok"], smk.params.max_missing)
     with atomic_path(smk.output.features) as tmp:

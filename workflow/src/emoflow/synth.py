@@ -28,7 +28,10 @@ Each signal renders only its own cue (never the label itself):
   (``BIO_CUES``); outside the speaker's own turns every signal relaxes to a per-participant baseline.
 
 The truth (labels, cues, listener labels and the cue model) goes to ``root/_truth/``; a reader of
-the dataset never needs it.
+the dataset never needs it. ``_truth/header_only_bio.json`` lists the one bio file written as a header
+line only (the last session's TEMP file of a participant, fixed, no random draw) and the segments it
+leaves without TEMP features. ``_truth/unused_field_text.json`` lists the two annotation cells (unused
+ECG/E4-EDA/E4-TEMP start/end values of speaker rows) written as non-numeric text, and their segments.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ VERSION = "1.0"
 AUDIO_SR = 16000
 ECG_STEP = 0.003615046  # quantisation step of the real ECG values (mV)
 E4_FS = 4  # EDA and TEMP sampling rate (Hz)
+HEADER_ONLY_BIO = b"value,elapsed,clock,SegID\n"  # the one header-only bio file (quirk header_only_bio)
 N_RATERS = 10
 RATERS = ["Eval01F", "Eval02M", "Eval03F", "Eval04F", "Eval05M",
           "Eval06M", "Eval07M", "Eval08F", "Eval09M", "Eval10F"]
@@ -663,13 +667,17 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 
 def _choose_quirks(seed: int, n_sessions: int) -> dict:
     rng = _rng(seed, 0, 7)
-    return {
+    q = {
         "missing_e4_session": int(rng.integers(1, n_sessions + 1)),
         "missing_e4_gender": "F" if rng.random() < 0.5 else "M",
         "tag_only_session": int(rng.integers(1, n_sessions + 1)),
         "id_mismatch_session": int(rng.integers(1, n_sessions + 1)),
         "rng": rng,
     }
+    # a header-only TEMP file: fixed (no draw), the last session's participant without the E4 gap
+    last_gender = "F" if (q["missing_e4_session"], q["missing_e4_gender"]) == (n_sessions, "M") else "M"
+    q["header_only_bio"] = (n_sessions, last_gender, "TEMP")
+    return q
 
 
 def _write_bio_file(path: Path, kind: str, elapsed: np.ndarray, values: np.ndarray, wall_ms: np.ndarray,
@@ -806,8 +814,16 @@ def _session(root: Path, cfg: dict, sess: int, dialogues: list[str], model: dict
             wall = clock0_ms + np.rint(t * 1000).astype(np.int64)
             path = root / name / sname / "Original" / f"{sshort}{g}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_bio_file(path, name, el, vals, wall, tags)
-            counts[name] += len(t)
+            if quirks["header_only_bio"] == (sess, g, name):  # a failed export: the header line only
+                with atomic_path(path) as tmp:
+                    tmp.write_bytes(HEADER_ONLY_BIO)
+                manifest_quirks["header_only_bio"].append(
+                    {"participant": f"{sshort}{g}", "signal": name, "file": f"{name}/{sname}/Original/{path.name}",
+                     "segment_ids": plan.segment_id[plan.speaker == g].tolist()}
+                )
+            else:
+                _write_bio_file(path, name, el, vals, wall, tags)
+                counts[name] += len(t)
             # values at each segment's first/last tagged sample (annotation columns 3-8)
             i0 = np.searchsorted(t, all_starts, "left")
             i1 = np.searchsorted(t, all_ends, "left") - 1
@@ -860,6 +876,31 @@ def _num(x: float) -> str:
     return repr(round(float(x), 3))
 
 
+UNUSED_FIELD_COLUMNS = {3: "ECG/start", 4: "ECG/end", 5: "E4-EDA/start", 6: "E4-EDA/end", 7: "E4-TEMP/start",
+                        8: "E4-TEMP/end"}
+UNUSED_FIELD_TEXTS = ["#VALUE!", "-"]  # what a spreadsheet export leaves in a cell
+
+
+def _unused_field_text(annots: dict, seed: int) -> list[dict]:
+    """Quirk ``unused_field_text``: two speaker rows (own file) get a non-numeric value in one of the
+    unused ECG/E4-EDA/E4-TEMP start/end cells (a filled one). Edits ``annots`` in place and returns the
+    records ``{file, numb, segment_id, index, column, value, replaces}``. Its own random stream
+    (``[seed, 0, 8]``): no other stream, and no other byte of the dataset, changes."""
+    rng = _rng(seed, 0, 8)
+    cells = [(s, g, k, c) for s, tg in annots.items() for g in ("F", "M")
+             for k, row in enumerate(tg[g][0][2:], start=2) if row[9][-4] == g
+             for c in UNUSED_FIELD_COLUMNS if row[c]]
+    records = []
+    for j in sorted(rng.choice(len(cells), size=min(2, len(cells)), replace=False).tolist()):
+        s, g, k, c = cells[j]
+        row = annots[s][g][0][k]
+        value = UNUSED_FIELD_TEXTS[int(rng.integers(len(UNUSED_FIELD_TEXTS)))]
+        records.append({"file": f"annotation/Session{s:02d}_{g}_res.csv", "numb": int(row[0]), "segment_id": row[9],
+                        "index": c, "column": UNUSED_FIELD_COLUMNS[c], "value": value, "replaces": row[c]})
+        row[c] = value
+    return records
+
+
 def generate(root, synthetic: dict, manifest_path) -> dict:
     """Write the synthetic KEMDy19 dataset under ``root`` and its manifest (last) at ``manifest_path``.
 
@@ -874,7 +915,7 @@ def generate(root, synthetic: dict, manifest_path) -> dict:
     n_sessions = cfg["n_sessions"]
     model = build_cue_model(cfg["cue_accuracy"], cfg["seed"])
     quirks = _choose_quirks(cfg["seed"], n_sessions)
-    mq = {"missing_e4": [], "tag_only_transcript": [], "id_mismatch": [], "disqust": []}
+    mq = {"missing_e4": [], "tag_only_transcript": [], "id_mismatch": [], "disqust": [], "header_only_bio": []}
     root.mkdir(parents=True, exist_ok=True)
     plans, annots = [], {}
     totals_counts = {"ECG": 0, "EDA": 0, "TEMP": 0}
@@ -904,6 +945,9 @@ def generate(root, synthetic: dict, manifest_path) -> dict:
             {"file": f"annotation/Session{s:02d}_{g}_res.csv", "numb": int(row[0]), "segment_id": row[9]}
         )
 
+    # a non-numeric value in an unused annotation field (ECG/EDA/TEMP start/end) of two speaker rows
+    mq["unused_field_text"] = _unused_field_text(annots, cfg["seed"])
+
     ann_dir = root / "annotation"
     ann_dir.mkdir(parents=True, exist_ok=True)
     n_rows = 0
@@ -919,6 +963,8 @@ def generate(root, synthetic: dict, manifest_path) -> dict:
     cues = truth[["segment_id", "label", "audio_cue", "text_cue", "bio_cue", "listener_label"]].copy()
     write_parquet(cues, truth_dir / "cues.parquet")
     write_json(model, truth_dir / "cue_model.json")
+    write_json(mq["header_only_bio"], truth_dir / "header_only_bio.json")
+    write_json(mq["unused_field_text"], truth_dir / "unused_field_text.json")
 
     n = len(truth)
     manifest = {
@@ -941,7 +987,9 @@ def generate(root, synthetic: dict, manifest_path) -> dict:
         },
         "labels": {e: int((truth.label == e).sum()) for e in EMOTIONS},
         "quirks": mq,
-        "truth": {"cues": "_truth/cues.parquet", "cue_model": "_truth/cue_model.json"},
+        "truth": {"cues": "_truth/cues.parquet", "cue_model": "_truth/cue_model.json",
+                  "header_only_bio": "_truth/header_only_bio.json",
+                  "unused_field_text": "_truth/unused_field_text.json"},
     }
     write_json(manifest, manifest_path)
     log.info("synthetic KEMDy19 (%s, seed %d): %d utterances in %.1f s", cfg["size"], cfg["seed"], n,

@@ -51,9 +51,10 @@ def quiet_transformers() -> None:
 # Local backbone: tokenizer trained on the training split + randomly initialised small BERT
 
 
-def _train_tokenizer(segments: pd.DataFrame, vocab_size: int, tag_policy: str, max_length: int, source):
+def _train_tokenizer(segments: pd.DataFrame, vocab_size: int, tag_policy: str, overlap: str, max_length: int,
+                     source):
     try:
-        texts = training_texts(segments, tag_policy)
+        texts = training_texts(segments, tag_policy, overlap)
     except KeyError as exc:
         raise DataError(source, f"missing column {exc}") from exc
     if not any(t.strip() for t in texts):
@@ -96,11 +97,12 @@ def _init_bert(tokenizer, backbone: dict, max_length: int, seed: int):
         torch.random.set_rng_state(state)
 
 
-def build_backbone(segments: pd.DataFrame, *, vocab_size: int, tag_policy: str, max_length: int,
+def build_backbone(segments: pd.DataFrame, *, vocab_size: int, tag_policy: str, overlap: str, max_length: int,
                    backbone: dict, seed: int, source="segments.parquet") -> Backbone:
-    """Tokenizer trained on the training split of ``segments`` + small BERT (``save_backbone`` saves
-    them). ``source`` names the segment index in error messages."""
-    tokenizer = _train_tokenizer(segments, vocab_size, tag_policy, max_length, source)
+    """Tokenizer trained on the training split of ``segments`` (cleaned by ``overlap`` then ``tag_policy``,
+    as the token ids are) + small BERT (``save_backbone`` saves them). ``source`` names the segment index
+    in error messages."""
+    tokenizer = _train_tokenizer(segments, vocab_size, tag_policy, overlap, max_length, source)
     return Backbone(tokenizer, _init_bert(tokenizer, backbone, max_length, seed))
 
 

@@ -28,6 +28,7 @@ class Recording:
     lines: np.ndarray | None  # 1-based line per row when blank lines were skipped, else None
     fs: float  # sampling rate used for the features (config override or inferred)
     counter_fs: float = 0.0  # rate implied by the elapsed counter (used to find contiguous stretches)
+    clock_fs: float = float("nan")  # rows over the clock span of the continuous stretches (a check)
 
     def line(self, i: int) -> int:
         return int(self.lines[i]) if self.lines is not None else int(i) + 1
@@ -41,8 +42,12 @@ class Recording:
         return np.diff(self.clock)
 
     def blocks(self) -> np.ndarray:
-        """Contiguous stretches ``[[start, stop), ...]`` (see ``contiguous_blocks``)."""
+        """Contiguous stretches ``[[start, stop), ...]`` (see ``contiguous_blocks``). When the rate in use
+        (configured) differs from the elapsed counter's by more than 5 %, the counter does not step once
+        per sample (e.g. it is stamped per packet) and only resets and gaps split the stretches."""
         fs = self.counter_fs or self.fs
+        if self.counter_fs and self.fs and abs(self.fs / self.counter_fs - 1) > 0.05:
+            fs = None
         return contiguous_blocks(self.elapsed, self.clock, fs, steps=(self.elapsed_step, self.clock_step))
 
 
@@ -69,7 +74,9 @@ class BioSignal(Protocol):
         """Features for every row of ``spans`` (``feature_columns`` order) and each row's reason."""
 
     def qc_notes(self, extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]:
-        """``status == "note"`` QC rows from the gathered ``extra_columns`` (one row per segment)."""
+        """``status == "note"`` QC rows from the gathered table of the signal: one row per segment with
+        ``participant`` (``Sess01F``), the signal's feature columns, ``{signal}_ok`` and its
+        ``extra_columns``."""
 
 
 def no_extra_columns(rec: Recording | None, settings: Mapping) -> dict:
@@ -83,16 +90,21 @@ def no_qc_notes(extra: pd.DataFrame, settings: Mapping, n_total: int) -> list[di
 
 
 def contiguous_blocks(
-    elapsed: np.ndarray, clock: np.ndarray, fs: float, max_gap_s: float = 1.0, steps=None
+    elapsed: np.ndarray, clock: np.ndarray, fs: float | None, max_gap_s: float = 1.0, steps=None
 ) -> np.ndarray:
     """Start/stop rows ``[[a, b), ...]`` of uninterrupted stretches: split where the elapsed counter does
-    not advance by ~1/fs (reset, jump, repeat) or the clock steps back or jumps by more than ``max_gap_s``."""
+    not advance by ~1/fs (reset, jump, repeat) or the clock steps back or jumps by more than ``max_gap_s``.
+    ``fs`` None (a counter that does not step once per sample): split only where the counter steps back
+    or jumps by more than ``max_gap_s``, and at the clock's backward steps and gaps."""
     n = len(elapsed)
     if n == 0:
         return np.zeros((0, 2), dtype=np.int64)
     de, dc = (np.diff(elapsed), np.diff(clock)) if steps is None else steps
-    dt = 1.0 / fs
-    brk = (de < 0.5 * dt) | (de > 1.5 * dt) | (dc < 0) | (dc > max_gap_s)
+    if fs is None:
+        brk = (de < 0) | (de > max_gap_s) | (dc < 0) | (dc > max_gap_s)
+    else:
+        dt = 1.0 / fs
+        brk = (de < 0.5 * dt) | (de > 1.5 * dt) | (dc < 0) | (dc > max_gap_s)
     cuts = np.flatnonzero(brk) + 1
     starts = np.concatenate([[0], cuts])
     stops = np.concatenate([cuts, [n]])

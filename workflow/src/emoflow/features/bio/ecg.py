@@ -21,6 +21,14 @@ intervals inside one block (SDNN and RMSSD are undefined with fewer), so the eff
 ``max(min_beats, 3)`` beats. Below it the four HRV values are NaN with ``ecg_ok`` False and reason
 ``too_few_beats``; a segment without any R peak (e.g. a flat ECG) gets reason ``no_beats``. Never a
 silent zero.
+
+Sampling rate: every RR interval is a row count divided by the rate, so a wrong rate scales every HRV
+value. Without ``bio.ecg.fs`` the rate inferred from the elapsed column must agree within 5 % with the
+rows over the clock span (``recording.clock_rate``), else a DataError names the file and both rates
+(``check_rate``); with ``bio.ecg.fs`` set, that rate is used (a disagreement with the clock is logged).
+The rate used is kept per file (``ecg_fs_hz``). QC notes (``qc_notes``): one ``fs=<Hz>`` row per rate
+used, and one ``implausible_mean_nn`` row per participant whose mean NN over its usable segments lies
+outside ``bio.ecg.mean_nn_range_ms`` (default 300-2000 ms, i.e. 30-200 bpm): a sign of a wrong rate.
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .base import Recording, no_extra_columns, no_qc_notes
+from ...errors import DataError
+from .base import Recording
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +50,60 @@ FIELDS = ("elapsed", "value")
 FEATURES = ["ecg_mean_nn", "ecg_sdnn", "ecg_rmssd", "ecg_nn50", "ecg_n_beats"]
 PEAK_METHOD = {"biosppy": "gamboa2008"}
 MIN_BLOCK_S = 1.0
+RATE_TOLERANCE = 0.05  # largest relative disagreement of the elapsed-counter and clock-span rates
 
 
 def feature_columns(settings: Mapping) -> list[str]:
     return list(FEATURES)
 
 
-extra_columns = no_extra_columns
-qc_notes = no_qc_notes
+def extra_columns(rec: Recording | None, settings: Mapping) -> dict:
+    """``ecg_fs_hz``: the sampling rate used for the file (NaN when there is no file)."""
+    return {"ecg_fs_hz": np.nan if rec is None else float(rec.fs)}
+
+
+def qc_notes(table: pd.DataFrame, settings: Mapping, n_total: int) -> list[dict]:
+    """One ``fs=<Hz>`` note per sampling rate used, and one ``implausible_mean_nn`` note per participant
+    whose mean NN (over its usable segments) is outside ``mean_nn_range_ms``."""
+    def note(reason: str, count: int) -> dict:
+        return {"modality": "ecg", "status": "note", "reason": reason, "n_segments": int(count),
+                "fraction": count / n_total if n_total else 0.0}
+
+    fs = pd.to_numeric(table["ecg_fs_hz"], errors="coerce")
+    rows = [note(f"fs={hz:g}Hz", c) for hz, c in sorted(fs.dropna().round(3).value_counts().items())]
+    lo, hi = (float(v) for v in settings["mean_nn_range_ms"])
+    ok = table["ecg_ok"].astype(bool).to_numpy()
+    per = table[ok].groupby("participant")["ecg_mean_nn"].mean()
+    n_seg = table["participant"].value_counts()
+    for participant, mean_nn in per.items():
+        if not lo <= mean_nn <= hi:
+            log.warning("ECG %s: mean NN %.0f ms over its segments is outside %g-%g ms (%.0f bpm); "
+                        "check the sampling rate (bio.ecg.fs)", participant, mean_nn, lo, hi, 60000 / mean_nn)
+            rows.append(note(f"implausible_mean_nn {participant}={mean_nn:.0f}ms (outside {lo:g}-{hi:g} ms; "
+                             "check bio.ecg.fs)", n_seg[participant]))
+    return rows
+
+
+def check_rate(rec: Recording, settings: Mapping) -> None:
+    """DataError when the rate inferred from the elapsed column (no ``fs`` configured) disagrees with the
+    rows over the clock span by more than ``RATE_TOLERANCE``; with ``fs`` configured, a warning."""
+    clock_fs = rec.clock_fs
+    if not np.isfinite(clock_fs) or clock_fs <= 0:
+        log.warning("%s: no continuous stretch long enough; the sampling rate %.3f Hz is not checked "
+                    "against the clock", rec.path, rec.fs)
+        return
+    off = rec.fs / clock_fs - 1
+    if abs(off) <= RATE_TOLERANCE:
+        return
+    if settings["fs"]:
+        log.warning("%s: configured bio.ecg.fs %.3f Hz, but the rows over the clock span give %.3f Hz",
+                    rec.path, rec.fs, clock_fs)
+        return
+    raise DataError(rec.path, f"the sampling rate inferred from the elapsed column ({rec.counter_fs:.3f} Hz) "
+                              f"disagrees with the rows over the clock span ({clock_fs:.3f} Hz) by "
+                              f"{100 * abs(off):.1f}% (the elapsed counter may be stamped per packet); "
+                              "every HRV value would be scaled by it. Set bio.ecg.fs to the device's "
+                              "sampling rate in Hz")
 
 
 def _blocks_in_use(blocks: np.ndarray, needed: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
@@ -184,6 +239,7 @@ def compute(rec: Recording, spans: pd.DataFrame, settings: Mapping) -> tuple[pd.
     aligned = np.flatnonzero(reason == "")
     if aligned.size == 0:
         return out, reason
+    check_rate(rec, settings)
     start = spans["start"].to_numpy()[aligned]
     stop = spans["stop"].to_numpy()[aligned]
     peaks, block_of = detect_peaks(rec, clean_method, needed=(start, stop))

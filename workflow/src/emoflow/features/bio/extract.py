@@ -2,6 +2,7 @@
 
 Only the participant's own segments are computed (file ``Sess01F`` -> the ``speaker == "F"`` segments of
 Session01 in the segment index). Reasons for a missing segment: ``file_missing`` (no raw file),
+``file_empty`` (a raw file without data rows: no bytes, only blank lines or only a header line),
 ``no_segment_tags`` (the id never appears in the file), ``clock_backwards`` (see ``align``), plus the
 signal-specific reasons of the signal module.
 """
@@ -20,7 +21,7 @@ from ...constants import participant_session
 from . import registry
 from .align import align_segments
 from .base import Recording
-from .recording import load_recording
+from .recording import empty_file_reason, load_recording
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +38,21 @@ def participant_segments(segments: pd.DataFrame, participant: str) -> list[str]:
     return segments.loc[sel, "segment_id"].astype(str).tolist()
 
 
-def read_participant(path, signal: str, segment_ids: Sequence[str], settings: Mapping) -> Recording | None:
-    """The participant's raw recording, or None when the file is missing or no segment needs it."""
+def read_participant(path, signal: str, segment_ids: Sequence[str], settings: Mapping) -> Recording | str:
+    """The participant's raw recording, or the reason why every segment of it is missing:
+    ``file_missing`` (no file), ``file_empty`` (no data rows) or ``no_segments`` (none to compute)."""
     if not Path(path).is_file():
         log.warning("%s %s: raw file %s is missing; all %d segments are missing", signal,
                     Path(path).stem, path, len(segment_ids))
-        return None
+        return "file_missing"
     if not segment_ids:
         log.info("%s: the participant has no segments", path)
-        return None
+        return "no_segments"
+    empty = empty_file_reason(path)
+    if empty:
+        log.warning("%s %s: raw file %s has no data rows (%s); all %d segments are missing (file_empty)",
+                    signal, Path(path).stem, path, empty, len(segment_ids))
+        return "file_empty"
     return load_recording(path, signal, settings.get("fs"))
 
 
@@ -63,16 +70,16 @@ def empty_features(signal: str, segment_ids: Sequence[str], settings: Mapping, r
     return df
 
 
-def participant_features(signal: str, rec: Recording | None, segment_ids: Sequence[str],
+def participant_features(signal: str, rec: Recording | str | None, segment_ids: Sequence[str],
                          settings: Mapping) -> pd.DataFrame:
     """Features of one signal for one participant: one row per segment of ``segment_ids``.
 
     Columns: segment_id, the signal's feature columns, its extra columns, ``{signal}_ok`` (bool),
-    ``{signal}_reason`` ("" when ok). ``rec`` None (see ``read_participant``): every segment is
-    ``file_missing``. The signal's module is found through ``registry``.
+    ``{signal}_reason`` ("" when ok). ``rec`` a reason (see ``read_participant``; None: ``file_missing``):
+    every segment is missing with it. The signal's module is found through ``registry``.
     """
-    if rec is None:
-        return empty_features(signal, segment_ids, settings, "file_missing")
+    if rec is None or isinstance(rec, str):
+        return empty_features(signal, segment_ids, settings, rec or "file_missing")
     sig = registry.load(signal)
     spans = align_segments(rec, segment_ids)
     feats, reason = sig.compute(rec, spans, settings)

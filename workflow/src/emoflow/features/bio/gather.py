@@ -1,13 +1,16 @@
 """Join the per-participant bio feature parts onto every segment; QC table and missing-fraction check.
 
-Every segment of the segment index gets one row (index order), joined on ``segment_id``. A segment
-that no part of a signal covers is missing for that signal with reason ``not_extracted``. Output
-columns: segment_id, the feature columns of every signal (``registry.SIGNALS`` order: ECG, EDA bands,
-EDA level, TEMP), then ``{signal}_ok`` / ``{signal}_reason`` per signal. Missing values are NaN, never
-zero.
+The signals in use are the keys of ``settings`` (the rule passes the sections of ``bio.signals`` only):
+a partial copy of the dataset may lack a signal, and an unused signal has no columns at all (the bio model
+takes its inputs by the ``{signal}_*`` names). Every segment of the segment index gets one row (index
+order), joined on ``segment_id``. A segment that no part of a signal covers is missing for that signal with
+reason ``not_extracted``. Output columns: segment_id, the feature columns of every signal in use
+(``registry.SIGNALS`` order: ECG, EDA bands, EDA level, TEMP), then ``{signal}_ok`` / ``{signal}_reason``
+per signal. Missing values are NaN, never zero.
 
 The QC table stacks ``qc.qc_table`` per signal and then the signals' ``qc_notes`` (for EDA: the upper
-band edge actually used, see ``eda.qc_notes``).
+band edge actually used, see ``eda.qc_notes``; for ECG: the sampling rate used and participants with an
+implausible mean NN, see ``ecg.qc_notes``).
 
 The signal modules are loaded by name through ``registry`` (this module imports none of them).
 """
@@ -38,10 +41,19 @@ class GatheredBio(NamedTuple):
     qc: pd.DataFrame
 
 
+def signals_in_use(settings: Mapping[str, Mapping]) -> list[str]:
+    """The signals that ``settings`` has a section for, in ``registry.SIGNALS`` order."""
+    used = [s for s in registry.SIGNALS if s in settings]
+    if not used:
+        raise ValueError(f"no bio signal settings (expected sections among {', '.join(registry.SIGNALS)})")
+    return used
+
+
 def feature_columns(settings: Mapping[str, Mapping]) -> list[str]:
-    """The feature columns of every signal, in output order (``settings``: ``config["bio"]``)."""
+    """The feature columns of every signal in use, in output order (``settings``: the per-signal
+    sections of ``config["bio"]``)."""
     cols = []
-    for s in registry.SIGNALS:
+    for s in signals_in_use(settings):
         cols += registry.load(s).feature_columns(settings[s])
     return cols
 
@@ -54,15 +66,18 @@ def _participant_of(segments: pd.DataFrame) -> pd.Series:
     return pd.Series([lookup[k] for k in keys], index=segments.index, dtype=object)
 
 
-def _group_parts(parts: Mapping[str, pd.DataFrame]) -> dict[str, list[tuple[str, pd.DataFrame]]]:
+def _group_parts(parts: Mapping[str, pd.DataFrame], used: list[str]) -> dict[str, list[tuple[str, pd.DataFrame]]]:
     """The parts by signal; a part's name is its path ``.../{signal}/{participant}.parquet``."""
-    by_signal: dict[str, list[tuple[str, pd.DataFrame]]] = {s: [] for s in registry.SIGNALS}
+    by_signal: dict[str, list[tuple[str, pd.DataFrame]]] = {s: [] for s in used}
     for name, frame in parts.items():
         m = _PART.search(Path(name).as_posix())
         if not m:
             expected = "|".join(registry.SIGNALS)
             raise DataError(name, f"not a bio feature part (expected .../{{{expected}}}/"
                                   "SessSS{F|M}.parquet)")
+        if m["signal"] not in by_signal:
+            raise DataError(name, f"a part of signal {m['signal']!r}, which is not in use "
+                                  f"(bio.signals: {', '.join(used)})")
         by_signal[m["signal"]].append((name, frame))
     return by_signal
 
@@ -116,25 +131,29 @@ def gather_bio(segments: pd.DataFrame, parts: Mapping[str, pd.DataFrame], settin
                source="segments.parquet") -> GatheredBio:
     """``(features, qc)`` from the segment index and the parts (path -> frame of that part file).
 
-    ``settings`` is ``config["bio"]`` (per-signal sections); ``source`` names the segment index in
-    error messages.
+    ``settings`` holds the sections of ``config["bio"]`` of the signals in use (see ``signals_in_use``);
+    ``source`` names the segment index in error messages.
     """
-    by_signal = _group_parts(parts)
+    used = signals_in_use(settings)
+    by_signal = _group_parts(parts, used)
     out = _segment_frame(segments, source)
+    participant = _participant_of(segments).to_numpy()
     ok_cols: list[str] = []
     qc_tables = []
-    extras = {}
-    for s in registry.SIGNALS:
+    tables = {}
+    for s in used:
         sig, st = registry.load(s), settings[s]
         cols = sig.feature_columns(st)
         extra_cols = list(sig.extra_columns(None, st))
         part = _stack_parts(s, by_signal[s], ["segment_id", *cols, f"{s}_ok", f"{s}_reason", *extra_cols])
-        extras[s] = _join_signal(out, s, cols, part)[extra_cols]
+        merged = _join_signal(out, s, cols, part)
+        tables[s] = pd.concat([pd.DataFrame({"participant": participant}), out[[*cols, f"{s}_ok"]],
+                               merged[extra_cols].reset_index(drop=True)], axis=1)
         ok_cols += [f"{s}_ok", f"{s}_reason"]
         qc_tables.append(qc.qc_table(s, out[f"{s}_ok"], out[f"{s}_reason"]))
     notes = []
-    for s in registry.SIGNALS:
-        notes += registry.load(s).qc_notes(extras[s], settings[s], len(out))
+    for s in used:
+        notes += registry.load(s).qc_notes(tables[s], settings[s], len(out))
     qc_tables.append(pd.DataFrame(notes, columns=qc.QC_COLUMNS))
     out = out[["segment_id", *feature_columns(settings), *ok_cols]]
     return GatheredBio(out, pd.concat(qc_tables, ignore_index=True))
@@ -160,9 +179,10 @@ def missing_detail(segments: pd.DataFrame, features: pd.DataFrame, signal: str, 
 
 
 def check_bio_missing(segments: pd.DataFrame, features: pd.DataFrame, max_missing: Mapping) -> None:
-    """``qc.check_missing`` per signal; one QCError listing every signal over its limit."""
+    """``qc.check_missing`` per signal in ``features`` (those with a ``{signal}_ok`` column); one QCError
+    listing every signal over its limit."""
     errors = []
-    for s in registry.SIGNALS:
+    for s in [s for s in registry.SIGNALS if f"{s}_ok" in features.columns]:
         try:
             qc.check_missing(s, features[f"{s}_ok"], float(max_missing[s]),
                              detail=missing_detail(segments, features, s))

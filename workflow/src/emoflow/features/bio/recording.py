@@ -10,6 +10,13 @@ contiguous stretches, never to align segments.
 
 A step back of the clock of more than 12 h is a day rollover past midnight: 86,400 s are added from that
 row on (``unwrap_midnight``). Other backward steps are kept as they are; ``align`` deals with them.
+
+Two rates are known for every file: ``counter_fs`` from the elapsed column (``infer_fs``) and ``clock_fs``,
+the rows over the clock span of the continuous stretches (``clock_rate``); both are logged. A device that
+stamps its samples in packets would fool the first one; the ECG module compares them (``ecg.check_rate``).
+
+A file without data rows (no bytes, only blank lines, or a single header line) is not read:
+``empty_file_reason`` says so, and the job counts the participant's segments missing (``file_empty``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ log = logging.getLogger(__name__)
 DAY_S = 86400.0
 ROLLOVER_S = 43200.0  # a backward step larger than this is a day rollover
 _NAMES = ["f0", "f1", "clock", "tag"]
+MIN_SPAN_S = 2.0  # shortest continuous stretch that ``clock_rate`` counts
+HEAD_PROBE_BYTES = 4096  # a file larger than this is not a header alone
 
 
 def _read_table(path: str) -> pd.DataFrame:
@@ -308,15 +317,67 @@ def infer_fs(elapsed: np.ndarray, path: str = "<elapsed>", step: np.ndarray | No
 
 
 
+def clock_rate(elapsed: np.ndarray, clock: np.ndarray, max_gap_s: float = 1.0, min_span_s: float = MIN_SPAN_S,
+               steps: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+    """Rows per second of clock time, independent of the elapsed counter's step: ``(rows - 1) / span``
+    summed over the continuous stretches (split where the elapsed counter or the clock steps back, or the
+    clock jumps by more than ``max_gap_s``); stretches shorter than ``min_span_s`` are left out (a clock
+    stamped per packet is off by at most one packet per stretch). NaN when no stretch is long enough.
+    ``steps`` may pass ``(np.diff(elapsed), np.diff(clock))`` when already computed."""
+    n = len(clock)
+    if n < 2:
+        return float("nan")
+    de, dc = (np.diff(elapsed), np.diff(clock)) if steps is None else steps
+    cuts = np.flatnonzero((de < 0) | (dc < 0) | (dc > max_gap_s)) + 1
+    starts = np.concatenate([[0], cuts])
+    stops = np.concatenate([cuts, [n]])
+    span = clock[stops - 1] - clock[starts]
+    use = span >= min_span_s
+    if not use.any():
+        return float("nan")
+    return round(float((stops - starts - 1)[use].sum() / span[use].sum()), 6)
+
+
+def empty_file_reason(path) -> str | None:
+    """Why a raw file holds no samples (``"it is empty"``, ``"it has only a header line"``), or None when
+    it has data rows (or more than a few KiB, i.e. it is not a header alone). Reads only the file's start.
+    A header line is a single non-blank line whose first two fields are not both numbers."""
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_PROBE_BYTES + 1)
+    if len(head) > HEAD_PROBE_BYTES:
+        return None
+    lines = [ln.strip() for ln in head.decode("latin-1").splitlines() if ln.strip()]
+    if not lines:
+        return "it is empty" if not head else "it has only blank lines"
+    if len(lines) > 1:
+        return None
+    fields = lines[0].split(",")
+    if len(fields) >= 3 and all(_is_number(f) for f in fields[:2]):
+        return None  # one data row: read normally
+    return "it has only a header line"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def load_recording(path, signal: str, fs: float | None = None) -> Recording:
-    """Read a raw file and infer its sampling rate (``fs`` overrides when given)."""
+    """Read a raw file and infer its sampling rate (``fs`` overrides when given); logs the rate of the
+    elapsed counter and the rate of the rows over the clock span."""
     value, elapsed, clock, codes, tags, rows = _read_arrays(path, signal)
     rec = Recording(
         path=str(path), signal=signal, value=value, elapsed=elapsed, clock=clock, codes=codes, tags=tags,
         lines=None if rows is None else rows + 1, fs=0.0,
     )
     rec.counter_fs = infer_fs(elapsed, str(path), rec.elapsed_step)
+    rec.clock_fs = clock_rate(elapsed, clock, steps=(rec.elapsed_step, rec.clock_step))
     rec.fs = float(fs) if fs else rec.counter_fs
+    log.info("%s: %.3f Hz from the elapsed counter, %.3f Hz from the rows over the clock span; using %.3f Hz%s",
+             path, rec.counter_fs, rec.clock_fs, rec.fs, " (configured)" if fs else "")
     if fs and abs(rec.fs / rec.counter_fs - 1) > 0.01:
         log.warning("%s: configured fs %.3f Hz, but the elapsed counter implies %.3f Hz; using %.3f Hz",
                     path, rec.fs, rec.counter_fs, rec.fs)

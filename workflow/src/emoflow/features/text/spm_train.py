@@ -14,7 +14,7 @@ from collections import Counter
 
 import pandas as pd
 
-from .markup import MARKUP_TOKENS, clean_transcript
+from .markup import MARKUP_TOKENS, clean_text, overlap_counts
 from .tokenizer import SPECIAL_TOKENS
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,15 @@ def train_spm(texts: list[str], vocab_size: int) -> bytes:
     raise ValueError(f"text.vocab_size {vocab_size} leaves no room for the characters of the training text")
 
 
-def training_texts(segments: pd.DataFrame, tag_policy: str) -> list[str]:
-    """Cleaned transcripts of the training split only, in segment_id order."""
+def training_texts(segments: pd.DataFrame, tag_policy: str, overlap: str) -> list[str]:
+    """Cleaned transcripts of the training split only, in segment_id order: the overlap policy, then the
+    tag policy (``markup.clean_text``, as for the token ids)."""
     for col in ("segment_id", "split", "text"):
         if col not in segments.columns:
             raise KeyError(col)
     train = segments[segments["split"] == "train"].sort_values("segment_id", kind="stable")
-    return [clean_transcript(t, tag_policy) for t in train["text"]]
+    counts = overlap_counts(train["text"], overlap)
+    log.info("overlap policy %r changed %d training transcripts with (X+Y) markup; %d left unchanged "
+             "(unbalanced parentheses)", overlap, counts["changed"], counts["unbalanced"])
+    return [clean_text(t, tag_policy=tag_policy, overlap=overlap) for t in train["text"]]
 

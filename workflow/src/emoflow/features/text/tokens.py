@@ -5,7 +5,9 @@ One row per segment of the segment index: ``segment_id``, ``input_ids`` (list<in
 [CLS]/[SEP] before truncation), ``truncated``, ``empty``, ``ok`` and ``reason``. A transcript that is
 empty after cleaning (e.g. only ``b/``) is *usable*: it encodes as ``[CLS] [SEP]``, as the utterance
 did happen. The QC table adds ``status == "note"`` rows that count these empty transcripts and the
-truncated ones; they are not part of the usable/missing accounting. Only a missing transcript (null
+truncated ones, and, when there are any, the transcripts the overlap policy changed
+(``overlap_<policy>``) and those it left unchanged because their parentheses do not balance
+(``overlap_unbalanced``); notes are not part of the usable/missing accounting. Only a missing transcript (null
 text) is unusable (``missing_transcript``); its row holds the encoding of an empty text with ``ok``
 False. ``text_table`` gives the table with explicit list<int32>/list<int8> Arrow types.
 """
@@ -20,7 +22,7 @@ import pandas as pd
 
 from ...errors import DataError
 from ...qc import qc_table
-from .markup import clean_transcript
+from .markup import clean_text, overlap_counts
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +49,15 @@ def encode_texts(tokenizer, texts: list[str], max_length: int) -> dict[str, np.n
     return {"input_ids": ids, "attention_mask": mask, "n_tokens": np.array([len(x) for x in full], np.int32)}
 
 
-def text_features(segments: pd.DataFrame, tokenizer, tag_policy: str, max_length: int) -> pd.DataFrame:
+def text_features(segments: pd.DataFrame, tokenizer, tag_policy: str, overlap: str,
+                  max_length: int) -> pd.DataFrame:
     """One row per segment: token ids, mask, length, truncation and empty-transcript flags.
 
     An empty transcript (after cleaning) is usable: it encodes as ``[CLS] [SEP]`` and is flagged
     ``empty`` (a breath-only turn is still an utterance). A missing transcript (null text) is not.
     """
     missing = segments["text"].isna().to_numpy()
-    cleaned = [clean_transcript(t, tag_policy) for t in segments["text"]]
+    cleaned = [clean_text(t, tag_policy=tag_policy, overlap=overlap) for t in segments["text"]]
     enc = encode_texts(tokenizer, cleaned, max_length)
     n_tokens = enc["n_tokens"]
     df = pd.DataFrame({
@@ -70,16 +73,17 @@ def text_features(segments: pd.DataFrame, tokenizer, tag_policy: str, max_length
     return df[TEXT_COLUMNS]
 
 
-def text_qc(features: pd.DataFrame) -> pd.DataFrame:
-    """qc.qc_table rows plus ``note`` rows counting usable-but-empty and truncated transcripts."""
+def text_qc(features: pd.DataFrame, overlap: dict) -> pd.DataFrame:
+    """qc.qc_table rows plus ``note`` rows counting usable-but-empty and truncated transcripts and, when
+    non-zero, the ``overlap`` counts (``{"policy", "changed", "unbalanced"}``, see ``overlap_counts``)."""
     table = qc_table("text", features["ok"], features["reason"])
     n = len(features)
-    notes = []
-    for reason, flag in (("empty_transcript", features["empty"] & features["ok"]),
-                         ("truncated", features["truncated"] & features["ok"])):
-        count = int(flag.sum())
-        notes.append({"modality": "text", "status": "note", "reason": reason, "n_segments": count,
-                      "fraction": count / n if n else 0.0})
+    counts = [("empty_transcript", int((features["empty"] & features["ok"]).sum())),
+              ("truncated", int((features["truncated"] & features["ok"]).sum()))]
+    counts += [(reason, overlap[key]) for reason, key in ((f"overlap_{overlap['policy']}", "changed"),
+                                                          ("overlap_unbalanced", "unbalanced")) if overlap[key]]
+    notes = [{"modality": "text", "status": "note", "reason": reason, "n_segments": count,
+              "fraction": count / n if n else 0.0} for reason, count in counts]
     return pd.concat([table, pd.DataFrame(notes, columns=table.columns)], ignore_index=True)
 
 
@@ -102,17 +106,21 @@ def text_table(features: pd.DataFrame):
     return pa.table(cols)
 
 
-def tokenize_segments(segments: pd.DataFrame, tokenizer, *, tag_policy: str, max_length: int,
+def tokenize_segments(segments: pd.DataFrame, tokenizer, *, tag_policy: str, overlap: str, max_length: int,
                       source="segments.parquet") -> TextFeatures:
     """Every segment of the segment index -> the feature table and its QC table.
 
-    ``source`` names the segment index in error messages.
+    ``overlap`` is the ``(X+Y)`` policy, applied before ``tag_policy`` (``markup``). ``source`` names the
+    segment index in error messages.
     """
     for col in ("segment_id", "text"):
         if col not in segments.columns:
             raise DataError(source, f"missing column {col!r}")
-    features = text_features(segments, tokenizer, tag_policy, max_length)
-    qc = text_qc(features)
+    features = text_features(segments, tokenizer, tag_policy, overlap, max_length)
+    counts = overlap_counts(segments["text"], overlap)
+    log.info("text: overlap policy %r changed %d transcripts with (X+Y) markup; %d left unchanged "
+             "(unbalanced parentheses)", overlap, counts["changed"], counts["unbalanced"])
+    qc = text_qc(features, {"policy": overlap, **counts})
     log.info("text: %d segments, %d empty after cleaning, %d truncated to %d tokens", len(features),
              int(features["empty"].sum()), int(features["truncated"].sum()), max_length)
     return TextFeatures(features, qc)
