@@ -20,6 +20,7 @@ wildcard_constraints:
     signal="|".join(BIO_SIGNALS),
     modality="|".join(MODALITIES),
     seed=r"\d+",
+    fold=r"\d+",
 
 
 include: "workflow/rules/data.smk"

@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 NAME = "full"
-TARGETS_FEATURES = ["results/features/bio.parquet", "results/features/text.parquet",
+TARGETS_FEATURES = ["results/features/bio.parquet", "results/features/text/fold0.parquet",
                     "results/features/audio.npy", "results/qc/features.tsv"]
 STAGES = {  # stage -> (target, rules forced)
     "bio": ("results/features/bio.parquet", ["bio_features", "gather_bio"]),
-    "text": ("results/features/text.parquet", ["build_text_backbone", "text_features"]),
+    "text": ("results/features/text/fold0.parquet", ["build_text_backbone", "text_features"]),
     "audio": ("results/features/audio.npy", ["audio_features", "gather_audio"]),
 }
 MODALITY_RULES = {"bio": ["bio_features"], "text": ["text_features"], "audio": ["audio_features"]}
@@ -236,7 +236,7 @@ def median_diff(a, b) -> float:
 
 
 def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
-    segs = pd.read_parquet(dest / "results" / "segments.parquet", columns=["segment_id", "split"])
+    segs = pd.read_parquet(dest / "results" / "folds.parquet").query("fold == 0")
     counts = segs["split"].value_counts().to_dict()
     out = {"epochs": epochs, "splits": counts, "modalities": {}, "forced_runs": repeat,
            "load": common.loadavg()}
@@ -246,7 +246,7 @@ def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
     # repeat 0: read the models the table step trained (no new training)
     for r in range(max(repeat, 1)):
         for m in ("bio", "audio", "text"):
-            target = f"results/models/{m}/seed0/model.safetensors"
+            target = f"results/models/{m}/fold0/seed0/model.safetensors"
             a = [target, "--cores", "2", "--forcerun", "train", *cfg]
             if repeat > 0:
                 run = common.snakemake(dest, a, f"train_{m}_{r}")
@@ -258,13 +258,13 @@ def step_training(dest: Path, cfg: list[str], repeat: int, epochs: int) -> dict:
             else:
                 a = ["results/table1.csv", "--cores", "2", *cfg]
             cmds[m] = common.command_line(a)
-            curve = pd.read_csv(dest / "results" / "models" / m / "seed0" / "curve.csv")
-            prep = json.loads((dest / "results" / "models" / m / "seed0" / "preprocessing.json").read_text())
+            curve = pd.read_csv(dest / "results" / "models" / m / "fold0" / "seed0" / "curve.csv")
+            prep = json.loads((dest / "results" / "models" / m / "fold0" / "seed0" / "preprocessing.json").read_text())
             n_train = _n_train(prep, counts)
             per[m]["n_train"] = n_train
             # samples per second of an epoch (training pass + validation pass); the first epoch included
             per[m]["epoch_sps"].append(float(n_train / curve["seconds"].median()))
-            tsv = [j for j in common.read_benchmarks(dest) if j["job"] == f"train/{m}/seed0"]
+            tsv = [j for j in common.read_benchmarks(dest) if j["job"] == f"train/{m}/fold0/seed0"]
             per[m]["job_s"].append(tsv[0]["s"] if tsv else float("nan"))
             per[m]["rss"].append(tsv[0]["max_rss"] if tsv else None)
             print(f"  train {m}: {per[m]['epoch_sps'][-1]:.0f} samples/s per epoch, "

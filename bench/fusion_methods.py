@@ -4,7 +4,8 @@
 Reads the per-modality prediction tables of a finished run (default: the main-job copy,
 ``bench/_work/small/results``, which ``bench/main_job.py`` builds with the current code and the default
 config) and fuses each multi-modality setting with each ``fusion.method`` x ``fusion.calibrate``, through
-the workflow's own ``emoflow.fusion.run_setting`` (as the ``fuse`` rule does). The models are the same in
+the workflow's own ``emoflow.fusion.run_setting`` per fold and ``pool_folds`` (as the ``fuse`` and
+``pool_folds`` rules do). The models are the same in
 every row, so the rows differ only by the fusion. Each row has the test metrics (as in Table 1) and the
 same metrics on the fused validation rows (``val_*``). A choice between methods is to be made on the
 validation figures; those of the fitted methods are optimistic, since their fits use the same rows.
@@ -30,6 +31,7 @@ from emoflow import fusion  # noqa: E402
 from emoflow import metrics as mt  # noqa: E402
 from emoflow.constants import SETTINGS  # noqa: E402
 from emoflow.predictions import read_predictions  # noqa: E402
+from emoflow.split import fold_view  # noqa: E402
 
 METRICS = ("accuracy", "f1_macro", "uar")
 
@@ -41,16 +43,30 @@ def val_metrics(fused: pd.DataFrame) -> dict:
     return {f"val_{k}": sum(d[k] for d in per_seed) / len(per_seed) for k in METRICS} if per_seed else {}
 
 
+def fuse_folds(tables: dict, sources: dict, setting: str, method: str, calibrate: bool, segments, folds):
+    """The fuse rule on every fold, then the pool_folds rule: (pooled result, validation metrics)."""
+    per_fold, val_rows = [], []
+    for k in sorted(folds["fold"].unique()):
+        part = {m: t[t["fold"] == k].reset_index(drop=True) for m, t in tables.items()}
+        prior = fusion.segments_prior(fold_view(segments, folds, k)) if method == "product" else None
+        res = fusion.run_setting(part, sources, setting, method, 0, int(k), calibrate=calibrate, prior=prior)
+        per_fold.append(res)
+        val_rows.append(res.predictions[res.predictions["split"] == "val"])
+    return fusion.pool_folds(per_fold).metrics, val_metrics(pd.concat(val_rows, ignore_index=True))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", type=Path, default=common.WORK / "small" / "results")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    preds, segments = args.results / "predictions", args.results / "segments.parquet"
-    for p in (segments, *(preds / f"{m}.parquet" for m in ("audio", "text", "bio"))):
+    preds = args.results / "predictions"
+    for p in (args.results / "segments.parquet", args.results / "folds.parquet",
+              *(preds / f"{m}.parquet" for m in ("audio", "text", "bio"))):
         if not p.exists():
             raise SystemExit(f"{p} is missing: run `python bench/run_all.py --only main` first")
-    prior = fusion.segments_prior(pd.read_parquet(segments, columns=["emotion", "split"]), str(segments))
+    segments = pd.read_parquet(args.results / "segments.parquet")
+    folds = pd.read_parquet(args.results / "folds.parquet")
     rows = []
     for setting, (label, modalities) in SETTINGS.items():
         if len(modalities) == 1:
@@ -59,15 +75,13 @@ def main(argv=None) -> int:
         tables = {m: read_predictions(p) for m, p in sources.items()}
         for method in fusion.METHODS:
             for calibrate in (False, True):
-                opts = {"calibrate": calibrate, "prior": prior if method == "product" else None}
-                res = fusion.run_setting(tables, sources, setting, method, 0, **opts).metrics
-                fused, _ = fusion.fuse_details(tables, method, 0, sources=sources, keep_val=True, **opts)
+                res, val = fuse_folds(tables, sources, setting, method, calibrate, segments, folds)
                 rows.append({
                     "setting": label, "method": method, "calibrate": calibrate, "n_seeds": res["n_seeds"],
-                    **{k: res["summary"][k]["mean"] for k in METRICS},
-                    "accuracy_std": res["summary"]["accuracy"]["std"],
-                    "f1_macro_std": res["summary"]["f1_macro"]["std"],
-                    **val_metrics(fused),
+                    "n_folds": res["n_folds"], **{k: res[k] for k in METRICS},
+                    "accuracy_fold_std": res["fold_spread"]["accuracy"]["std"],
+                    "f1_macro_fold_std": res["fold_spread"]["f1_macro"]["std"],
+                    **val,
                 })
                 r = rows[-1]
                 print(f"  {label:24s} {method:9s} calibrate={calibrate!s:5s} "

@@ -30,7 +30,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-TARGETS = ["results/features/bio.parquet", "results/features/text.parquet"]
+TARGETS = ["results/features/bio.parquet", "results/features/text/fold0.parquet"]
 STAGES = {
     "index": ["index_segments"],
     "bio": ["bio_features", "gather_bio"],

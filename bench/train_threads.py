@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-TARGETS = [f"results/models/{m}/seed0/model.safetensors" for m in ("bio", "audio", "text")]
+TARGETS = [f"results/models/{m}/fold0/seed0/model.safetensors" for m in ("bio", "audio", "text")]
 EPOCHS = {"bio": 10, "audio": 3, "text": 5}
 VARIANTS = {"threads2": ["--set-threads", "train=2"], "threads1": []}
 

@@ -29,6 +29,13 @@ def segments(seed: int = 0) -> pd.DataFrame:
     return df.iloc[rng.permutation(len(df))].reset_index(drop=True)
 
 
+def one_fold(segments_path, out: Path) -> Path:
+    """The folds table of a single split: the segments' own ``split`` column as fold 0."""
+    seg = pd.read_parquet(segments_path)
+    seg.assign(fold=0)[["segment_id", "fold", "split"]].to_parquet(out, index=False)
+    return out
+
+
 def label_index(df: pd.DataFrame) -> np.ndarray:
     return df["emotion"].map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
 

@@ -112,10 +112,11 @@ def test_editing_a_module_reruns_exactly_the_jobs_that_run_it(tiny_run, module):
     for job in running:
         assert any(job["outputs"] & outs for outs, _ in planned), f"{module}: {sorted(job['outputs'])} not planned"
     for outs, reason in planned:
-        direct = str(path) in reason
-        runs_it = any(outs & job["outputs"] for job in running)
-        assert direct == runs_it, f"{module}: {sorted(outs)} planned with reason {reason!r}"
-        assert direct or "updated by another job" in reason.lower(), (sorted(outs), reason)
+        # a job that does not run the module reruns only because an upstream job does (Snakemake may
+        # name only that reason for a job that also runs it)
+        if not any(outs & job["outputs"] for job in running):
+            assert str(path) not in reason and "updated by another job" in reason.lower(), (
+                f"{module}: {sorted(outs)} planned with reason {reason!r}")
 
 
 def test_closure_follows_imports_of_every_kind(tmp_path):

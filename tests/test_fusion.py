@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from _model_data import run_script
+from _model_data import one_fold, run_script
 from emoflow.constants import EMOTIONS, PROB_COLUMNS
 from emoflow.errors import DataError
 from emoflow.fusion import (
@@ -17,6 +17,8 @@ from emoflow.fusion import (
     fit_weights,
     fuse,
     fuse_details,
+    modality_sources,
+    pool_folds,
     product_pool,
     segments_prior,
     simplex_grid,
@@ -32,10 +34,14 @@ def run_setting(paths, modalities, method, seed, setting, out_predictions, out_m
     out_metrics = Path(out_metrics)
     log = out_metrics.with_suffix(".log")
     log.parent.mkdir(parents=True, exist_ok=True)
+    folds = "no-folds.parquet"
+    if segments_path is not None and Path(segments_path).exists():
+        folds = str(one_fold(segments_path, log.parent / "folds.parquet"))
     smk = SimpleNamespace(
         scriptdir=str(SCRIPTS), rule="fuse", threads=1, log=[str(log)], wildcards=SimpleNamespace(setting=setting),
-        input=SimpleNamespace(predictions=list(paths), segments=str(segments_path or "no-segments.parquet")),
-        params=SimpleNamespace(method=method, calibrate=calibrate, modalities=list(modalities), seed=seed),
+        input=SimpleNamespace(**{m: [p] for m, p in modality_sources(paths, modalities).items()},
+                              segments=str(segments_path or "no-segments.parquet"), folds=folds),
+        params=SimpleNamespace(method=method, calibrate=calibrate, modalities=list(modalities), seed=seed, fold=0),
         output=SimpleNamespace(predictions=str(out_predictions), metrics=str(out_metrics),
                                confusion=str(out_confusion or out_metrics.with_suffix(".png"))))
     try:
@@ -48,7 +54,7 @@ K = len(EMOTIONS)
 
 
 def table(ids, splits, labels, probs, seed=0):
-    df = pd.DataFrame({"seed": seed, "segment_id": ids, "split": splits, "emotion": labels})
+    df = pd.DataFrame({"seed": seed, "fold": 0, "segment_id": ids, "split": splits, "emotion": labels})
     df[PROB_COLUMNS] = np.asarray(probs, dtype=float)
     return df
 
@@ -502,7 +508,7 @@ def test_run_setting_writes_outputs(tmp_path):
         out / "predictions.parquet", out / "metrics.json", out / "confusion.png",
     )
     pred = pd.read_parquet(out / "predictions.parquet")
-    assert set(pred["split"]) == {"test"} and len(pred) == 100
+    assert set(pred["split"]) == {"val", "test"} and (pred["split"] == "test").sum() == 100
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["label"] == "Audio+Text" and metrics["modalities"] == ["audio", "text"]
     assert metrics["n_seeds"] == 2 and metrics["n_test"] == 100 and metrics["seeds"] == [0, 1]
@@ -510,14 +516,60 @@ def test_run_setting_writes_outputs(tmp_path):
     assert metrics["accuracy"] == pytest.approx(np.mean(per_seed))
     assert metrics["summary"]["accuracy"]["std"] == pytest.approx(np.std(per_seed, ddof=1))
     for s in ("0", "1"):
-        rows = pred[pred["seed"] == int(s)]
+        rows = pred[(pred["seed"] == int(s)) & (pred["split"] == "test")]
         assert metrics["per_seed"][s]["accuracy"] == pytest.approx(accuracy(rows))
         assert metrics["per_seed"][s]["fusion"]["weights"]["audio"] >= 0.9
     assert np.asarray(metrics["confusion"]).sum() == 100
     assert metrics["majority"]["label"] in EMOTIONS
     assert set(metrics["per_class_f1"]) == set(EMOTIONS)
-    assert (out / "confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert result["method"] == "weighted"
+    assert result["method"] == "weighted" and result["fold"] == 0 and (pred["fold"] == 0).all()
+
+
+def test_pooled_folds_test_every_utterance_once_and_report_the_spread(tmp_path):
+    """Two folds whose test rows are disjoint: pooled metrics are those of all test rows together,
+    the fold spread is the sample std of the two folds' figures, and the pool script writes them."""
+    rng = np.random.default_rng(21)
+    results = []
+    for fold in (0, 1):
+        t = scenario(rng, 40, 30, seed=0)
+        for m in t:
+            t[m]["segment_id"] = [f"f{fold}_{i}" for i in t[m]["segment_id"]]
+            t[m]["fold"] = fold
+        results.append(run_setting_tables(t, fold))
+    pooled = pool_folds(results)
+    test = pooled.predictions[pooled.predictions["split"] == "test"]
+    assert len(test) == 60 and test["segment_id"].is_unique
+    m = pooled.metrics
+    assert m["n_folds"] == 2 and m["n_test"] == 60 and m["accuracy"] == pytest.approx(accuracy(test))
+    folds_acc = [r.metrics["accuracy"] for r in results]
+    assert m["fold_spread"]["accuracy"]["std"] == pytest.approx(np.std(folds_acc, ddof=1))
+    assert set(m["per_fold"]) == {"0", "1"}
+    with pytest.raises(DataError, match="more than one fold"):
+        pool_folds([results[0], results[0]])
+    paths = []
+    for r, fold in zip(results, (0, 1)):
+        d = tmp_path / f"fold{fold}"
+        d.mkdir()
+        r.predictions.to_parquet(d / "predictions.parquet", index=False)
+        (d / "metrics.json").write_text(json.dumps(r.metrics))
+        paths.append(d)
+    smk = SimpleNamespace(
+        scriptdir=str(SCRIPTS), rule="pool_folds", threads=1, log=[str(tmp_path / "pool.log")],
+        input=SimpleNamespace(predictions=[str(d / "predictions.parquet") for d in paths],
+                              metrics=[str(d / "metrics.json") for d in paths]),
+        output=SimpleNamespace(predictions=str(tmp_path / "p.parquet"), metrics=str(tmp_path / "m.json"),
+                               confusion=str(tmp_path / "c.png")))
+    run_script(SCRIPTS / "pool_folds.py", smk)
+    written = pd.read_parquet(tmp_path / "p.parquet")
+    assert set(written["split"]) == {"test"} and len(written) == 60
+    assert json.loads((tmp_path / "m.json").read_text())["accuracy"] == pytest.approx(m["accuracy"])
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def run_setting_tables(tables, fold):
+    from emoflow.fusion import run_setting as fuse_one_fold
+
+    return fuse_one_fold(tables, {m: m for m in tables}, "audio+text", "mean", 0, fold)
 
 
 def test_run_setting_single_seed_std_is_zero(tmp_path):

@@ -45,12 +45,14 @@ def run_train(modality: str, out: Path, inputs: dict, params: dict, seed: int):
     A DataError inside the job ends it with a clear line in the log; here it is raised again."""
     out.mkdir(parents=True, exist_ok=True)
     log = out.parent / f"{out.name}.train.log"
+    inputs = {**inputs, "folds": D.one_fold(inputs["segments"], out.parent / f"{out.name}.folds.parquet")}
     encoder = {"bio": "mlp", "audio": "cnn", "text": "bert"}[modality]
     smk = SimpleNamespace(
         scriptdir=str(SCRIPTS), rule="train", threads=1, log=[str(log)],
         wildcards=SimpleNamespace(modality=modality, seed=str(seed)),
         input=SimpleNamespace(**{k: str(v) for k, v in inputs.items()}),
-        output=SimpleNamespace(**D.outputs(out)), params=SimpleNamespace(train=params, encoder=encoder, seed=seed))
+        output=SimpleNamespace(**D.outputs(out)),
+        params=SimpleNamespace(train=params, encoder=encoder, seed=seed, fold=0))
     try:
         D.run_script(SCRIPTS / "train.py", smk)
     except SystemExit:
@@ -311,9 +313,10 @@ def test_train_script_dispatches_on_modality(data, tmp_path):
     out = tmp_path / "results" / "models" / "bio" / "seed7"
     smk = SimpleNamespace(
         scriptdir=str(SCRIPTS), wildcards=SimpleNamespace(modality="bio", seed="7"),
-        input=SimpleNamespace(segments=str(data.segments), features=str(data.bio)),
+        input=SimpleNamespace(segments=str(data.segments), features=str(data.bio),
+                              folds=str(D.one_fold(data.segments, tmp_path / "folds.parquet"))),
         output=SimpleNamespace(**D.outputs(out)),
-        params=SimpleNamespace(train={**D.BIO_PARAMS, "epochs": 2}, encoder="mlp", seed=7),
+        params=SimpleNamespace(train={**D.BIO_PARAMS, "epochs": 2}, encoder="mlp", seed=7, fold=0),
         log=[str(tmp_path / "train.log")], threads=1, rule="train")
     D.run_script(SCRIPTS / "train.py", smk)
     assert (read_predictions(out / "predictions.parquet")["seed"] == 7).all()

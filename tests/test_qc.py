@@ -46,15 +46,17 @@ def test_qc_summary_script_reads_the_tables_and_writes_one(tmp_path):
     pd.DataFrame({"segment_id": ["a"], "session": ["S"], "reason": ["tie"], "detail": [""]}).to_csv(
         ex, sep="\t", index=False)
     paths = {}
-    for modality in ("bio", "text", "audio"):
-        paths[modality] = tmp_path / f"{modality}.tsv"
-        qc_table(modality, pd.Series([True, False]), pd.Series(["", "file_missing"])).to_csv(
-            paths[modality], sep="\t", index=False)
+    for name in ("bio", "fold0", "fold1", "audio"):
+        paths[name] = tmp_path / f"{name}.tsv"
+        qc_table("text" if name.startswith("fold") else name, pd.Series([True, False]),
+                 pd.Series(["", "file_missing"])).to_csv(paths[name], sep="\t", index=False)
     out = tmp_path / "features.tsv"
     smk = SimpleNamespace(scriptdir=str(SCRIPTS), rule="qc_summary", threads=1, log=[str(tmp_path / "qc.log")],
-                          input=SimpleNamespace(excluded=str(ex), **{m: str(p) for m, p in paths.items()}),
+                          input=SimpleNamespace(excluded=str(ex), bio=str(paths["bio"]), audio=str(paths["audio"]),
+                                                text=[str(paths["fold0"]), str(paths["fold1"])]),
                           output=[str(out)])
     run_script(SCRIPTS / "qc_summary.py", smk)
     table = pd.read_csv(out, sep="\t", keep_default_na=False)
-    assert list(table.modality) == ["index", "bio", "bio", "text", "text", "audio", "audio"]
+    assert list(table.modality) == ["index", "bio", "bio", "text/fold0", "text/fold0", "text/fold1", "text/fold1",
+                                    "audio", "audio"]
     assert table.loc[table.modality == "index", "reason"].item() == "tie"

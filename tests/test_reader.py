@@ -125,7 +125,7 @@ def test_read_annotation_columns_and_values(tmp_path):
     assert first["emotion_raw"] == "surprise"
     assert (first["valence"], first["arousal"]) == (1.7, 4.0)
     assert (first["wav_start"], first["wav_end"]) == (2.0, 3.5)
-    assert first["ecg_start"] == pytest.approx(-0.144) and first["temp_end"] == pytest.approx(30.69)
+    assert first["ecg_start"] == "-0.144" and first["temp_end"] == "30.69"  # unused: read as text
     assert df.iloc[1]["emotion_raw"] == LISTENER_LABEL  # F001 in the M file: the listener's view
 
 
@@ -206,13 +206,13 @@ def test_non_numeric_values_are_errors(tmp_path):
         read_annotation(write_csv(tmp_path / "b.csv", rows))
 
 
-def test_empty_bio_cells_are_nan_and_repeated_numb_is_an_error(tmp_path):
+def test_empty_bio_cells_are_empty_text_and_repeated_numb_is_an_error(tmp_path):
     rows = [HEADER1, HEADER2, ann_row(1, "Sess01_script01_M001", "sad"),
             ann_row(2, "Sess01_script01_F001", "sad")]
     rows[3][5:9] = ["", "", "", ""]
     df = read_annotation(write_csv(tmp_path / "a.csv", rows))
-    assert df[["eda_start", "eda_end", "temp_start", "temp_end"]].iloc[1].isna().all()
-    assert df["eda_start"].iloc[0] == pytest.approx(0.145914)
+    assert (df[["eda_start", "eda_end", "temp_start", "temp_end"]].iloc[1] == "").all()
+    assert df["eda_start"].iloc[0] == "0.145914"
     rows[3][0] = "1"
     with pytest.raises(DataError, match=r"Numb 1 appears on several rows \(lines 3, 4\)"):
         read_annotation(write_csv(tmp_path / "b.csv", rows))
@@ -435,16 +435,22 @@ def _six_sessions(root: Path) -> list[str]:
     return sessions
 
 
-SPLIT = {"scheme": "session", "test_fraction": 0.2, "val_fraction": 0.15, "seed": 0}
+SPLIT = {"scheme": "session", "folds": 3, "val_groups": 1, "test_fraction": 0.2, "val_fraction": 0.15, "seed": 0}
 
 
-def test_index_dataset_adds_split(tmp_path):
+def test_index_dataset_adds_folds(tmp_path):
     sessions = _six_sessions(tmp_path)
-    seg, excl, summary = index_dataset(tmp_path, sessions, {"tie_policy": "first"}, SPLIT)
-    assert list(seg.columns) == SEGMENT_COLUMNS + ["split"]
-    assert seg.groupby("session")["split"].nunique().max() == 1
-    assert summary["split"]["counts"] == {"train": 24, "val": 6, "test": 6}
-    assert len(summary["split"]["sessions"]["test"]) == 1
+    seg, folds, excl, summary = index_dataset(tmp_path, sessions, {"tie_policy": "first"}, SPLIT)
+    assert list(seg.columns) == SEGMENT_COLUMNS + ["fold"]
+    assert list(folds.columns) == ["segment_id", "fold", "split"] and len(folds) == 3 * len(seg)
+    # every utterance is tested exactly once, by the fold that holds out its session
+    tested = folds[folds["split"] == "test"]
+    assert sorted(tested["segment_id"]) == sorted(seg["segment_id"])
+    assert seg.set_index("segment_id")["fold"].sort_index().equals(tested.set_index("segment_id")["fold"].sort_index())
+    assert seg.groupby("session")["fold"].nunique().max() == 1
+    for k in range(3):
+        assert summary["split"]["per_fold"][str(k)]["counts"] == {"train": 18, "val": 6, "test": 12}
+        assert len(summary["split"]["per_fold"][str(k)]["sessions"]["test"]) == 2
 
 
 def test_index_dataset_without_segments_is_an_error(tmp_path):
@@ -457,7 +463,7 @@ def test_index_dataset_without_segments_is_an_error(tmp_path):
 def _fake_smk(root: Path, out: Path, sessions):
     return SimpleNamespace(
         input=SimpleNamespace(annotations=[], code=[]),
-        output=SimpleNamespace(segments=str(out / "segments.parquet"),
+        output=SimpleNamespace(segments=str(out / "segments.parquet"), folds=str(out / "folds.parquet"),
                                excluded=str(out / "qc" / "excluded.tsv"),
                                summary=str(out / "qc" / "index_summary.json")),
         params=SimpleNamespace(data_dir=str(root), sessions=sessions, labels={"tie_policy": "first"},
@@ -474,7 +480,9 @@ def test_script_writes_all_outputs(tmp_path, restore_logging):
     runpy.run_path(str(ROOT / "workflow" / "scripts" / "index_segments.py"),
                    init_globals={"snakemake": _fake_smk(root, out, sessions)})
     seg = pd.read_parquet(out / "segments.parquet")
-    assert len(seg) == 36 and set(seg["split"]) == {"train", "val", "test"}
+    assert len(seg) == 36 and set(seg["fold"]) == {0, 1, 2}
+    folds = pd.read_parquet(out / "folds.parquet")
+    assert set(folds["split"]) == {"train", "val", "test"} and len(folds) == 3 * 36
     assert (out / "qc" / "excluded.tsv").read_text() == "segment_id\tsession\treason\tdetail\n"
     assert json.loads((out / "qc" / "index_summary.json").read_text())["segments"] == 36
     assert "36 segments kept" in (out / "index.log").read_text()

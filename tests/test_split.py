@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from emoflow.constants import EMOTIONS
-from emoflow.errors import QCError
-from emoflow.split import LeakError, assign_split, check_no_leak, split_summary
+from emoflow.errors import DataError, QCError
+from emoflow.split import LeakError, assign_folds, assign_split, check_no_leak, fold_tested, fold_view, split_summary
 
 
 def make_segments(n_sessions=10, per_speaker=40, seed=1) -> pd.DataFrame:
@@ -120,3 +120,72 @@ def test_split_summary():
     assert sum(s["counts"].values()) == len(seg)
     assert sum(s["per_emotion"]["test"].values()) == s["counts"]["test"]
     assert len(s["sessions"]["test"]) == 1 and len(s["speakers"]["test"]) == 2
+
+
+# --------------------------------------------------------------------------------------------------
+# Folds
+# --------------------------------------------------------------------------------------------------
+def _cfg(**kw):
+    return {"scheme": "session", "folds": 5, "val_groups": 1, "test_fraction": 0.2, "val_fraction": 0.15,
+            "seed": 0, **kw}
+
+
+@pytest.mark.parametrize("scheme, folds, val_groups", [("session", 5, 1), ("session", 10, 2), ("speaker", 4, 3)])
+def test_every_segment_is_tested_once_and_groups_never_leak(scheme, folds, val_groups):
+    seg = make_segments()
+    table = assign_folds(seg, _cfg(scheme=scheme, folds=folds, val_groups=val_groups))
+    assert list(table.columns) == ["segment_id", "fold", "split"] and len(table) == folds * len(seg)
+    tested = table[table["split"] == "test"]
+    assert sorted(tested["segment_id"]) == sorted(seg["segment_id"])  # exactly once each
+    key = seg["session"] if scheme == "session" else seg["session"] + "_" + seg["speaker"]
+    n_groups = key.nunique()
+    for k in range(folds):
+        view = fold_view(seg, table, k)
+        check_no_leak(view, scheme)
+        groups = view.groupby(key.to_numpy())["split"].first().value_counts()
+        assert groups["val"] == val_groups
+        assert groups["test"] in (n_groups // folds, -(-n_groups // folds))
+        assert groups["train"] == n_groups - groups["test"] - val_groups
+        # the validation groups of a fold are never its test groups, and vary between folds
+    vals = [frozenset(fold_view(seg, table, k).query("split == 'val'")["session"]) for k in range(folds)]
+    assert len(set(vals)) > 1
+
+
+def test_folds_are_deterministic_and_depend_on_the_seed():
+    seg = make_segments()
+    a = assign_folds(seg, _cfg())
+    pd.testing.assert_frame_equal(a, assign_folds(seg.sample(frac=1.0, random_state=3), _cfg())
+                                  .sort_values(["fold", "segment_id"]).reset_index(drop=True)
+                                  .pipe(lambda d: d.set_index(["fold", "segment_id"]).loc[
+                                      a.set_index(["fold", "segment_id"]).index].reset_index()[a.columns]))
+    assert not a.equals(assign_folds(seg, _cfg(seed=1)))
+
+
+def test_leave_one_session_out_and_impossible_fold_counts():
+    seg = make_segments(n_sessions=4, per_speaker=3)
+    loso = assign_folds(seg, _cfg(folds=4))
+    assert loso.groupby("fold").apply(lambda d: d.loc[d["split"] == "test", "segment_id"].str[:6].nunique(),
+                                      include_groups=False).tolist() == [1, 1, 1, 1]
+    with pytest.raises(ValueError, match="only 4 groups"):
+        assign_folds(seg, _cfg(folds=5))
+    with pytest.raises(ValueError, match="none of the 4 to train"):
+        assign_folds(seg, _cfg(folds=2, val_groups=2))
+
+
+def test_random_scheme_is_one_split_and_needs_one_fold():
+    seg = make_segments()
+    one = assign_folds(seg, _cfg(scheme="random", folds=1))
+    assert set(one["fold"]) == {0} and len(one) == len(seg)
+    assert (one["split"] == "test").mean() == pytest.approx(0.2, abs=0.02)
+    with pytest.raises(ValueError, match="set split.folds to 1"):
+        assign_folds(seg, _cfg(scheme="random", folds=5))
+    assert fold_tested(one).size == int((one["split"] == "test").sum())
+
+
+def test_fold_view_names_missing_folds_and_segments():
+    seg = make_segments(n_sessions=3, per_speaker=2)
+    table = assign_folds(seg, _cfg(folds=3))
+    with pytest.raises(DataError, match="no fold 7"):
+        fold_view(seg, table, 7, "folds.parquet")
+    with pytest.raises(DataError, match="no split in fold 0"):
+        fold_view(seg, table[table["segment_id"] != seg["segment_id"][0]], 0)

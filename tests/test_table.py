@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["Audio", "Text", "Bio Signals", "Audio+Text", "Audio+Text+Bio Signals"]
 BASE_COLUMNS = ["setting", "accuracy", "f1_macro", "f1_weighted", "uar", "n_test",
                 "paper_accuracy", "paper_f1"]
-TAIL_COLUMNS = ["accuracy_std", "f1_macro_std", "f1_weighted_std", "uar_std", "n_seeds", "majority_accuracy"]
+TAIL_COLUMNS = ["accuracy_std", "f1_macro_std", "f1_weighted_std", "uar_std", "n_seeds", "majority_accuracy",
+                "accuracy_fold_std", "f1_macro_fold_std", "f1_weighted_fold_std", "uar_fold_std", "n_folds"]
 CI_COLUMNS = [f"{m}_ci_{end}" for m in ("accuracy", "f1_macro", "f1_weighted", "uar") for end in ("low", "high")]
 
 
@@ -34,6 +35,7 @@ def predictions(rng, seeds=(0, 1), n_val=30, n_test=40):
         for s in seeds:
             df = pd.DataFrame({
                 "seed": np.full(n, s, dtype=np.int64),
+                "fold": np.zeros(n, dtype=np.int64),
                 "segment_id": [f"Sess01_script01_M{i:03d}" for i in range(n)],
                 "split": ["val"] * n_val + ["test"] * n_test,
                 "emotion": [EMOTIONS[i] for i in y],
@@ -130,7 +132,7 @@ def test_row_order_does_not_follow_input_order(metrics):
 def test_oracle_columns_only_with_oracle_file(tmp_path, metrics):
     paths, oracle, qc = write_inputs(tmp_path, metrics, oracle=True)
     with_oracle = run_table(paths, oracle, qc, tmp_path / "a.csv")
-    oracle_columns = ["oracle_accuracy", "oracle_f1_macro"]
+    oracle_columns = ["oracle_accuracy", "oracle_f1_macro", "oracle_expected_accuracy"]
     assert list(with_oracle.columns) == BASE_COLUMNS + oracle_columns + TAIL_COLUMNS + CI_COLUMNS
     assert with_oracle["oracle_accuracy"].tolist() == pytest.approx([0.50, 0.51, 0.52, 0.53, 0.54])
     without = run_table(paths, [], qc, tmp_path / "b.csv")

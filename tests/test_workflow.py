@@ -33,16 +33,28 @@ def test_complete_run_outputs(tiny_run):
                 "oracle_accuracy", "oracle_f1_macro"]:
         assert col in table.columns, col
     segments = pd.read_parquet(tiny_run / "results/segments.parquet")
-    n_test = int((segments["split"] == "test").sum())
-    assert (table["n_test"] == n_test).all(), "every setting must be scored on the whole test split"
-    for setting in SETTINGS:
+    folds = pd.read_parquet(tiny_run / "results/folds.parquet")
+    assert (table["n_test"] == len(segments)).all(), "cross-validation tests every usable utterance"
+    assert (table["n_folds"] == 2).all()
+    for setting, label in zip(SETTINGS, table["setting"]):
         metrics = json.loads((tiny_run / f"results/fusion/{setting}/metrics.json").read_text())
-        assert metrics
+        row = table.set_index("setting").loc[label]
+        for m in ("accuracy", "f1_macro", "f1_weighted", "uar"):  # the table is the metrics files
+            assert row[m] == pytest.approx(metrics[m], abs=5e-5)
+            assert row[f"{m}_ci_low"] <= row[m] + 5e-5 and row[m] <= row[f"{m}_ci_high"] + 5e-5
+        pooled = pd.read_parquet(tiny_run / f"results/fusion/{setting}/predictions.parquet")
+        # every utterance exactly once per seed, predicted by the fold that held out its session
+        assert sorted(pooled["segment_id"]) == sorted(segments["segment_id"])
+        held_out = segments.set_index("segment_id")["fold"]
+        assert (pooled["fold"].to_numpy() == held_out.loc[pooled["segment_id"]].to_numpy()).all()
     for modality in ["audio", "text", "bio"]:
         preds = pd.read_parquet(tiny_run / f"results/predictions/{modality}.parquet")
-        test_ids = set(preds.loc[preds["split"] == "test", "segment_id"])
-        assert test_ids == set(segments.loc[segments["split"] == "test", "segment_id"])
-        assert (tiny_run / f"results/models/{modality}/seed0/model.safetensors").stat().st_size > 0
+        for k in (0, 1):
+            test_ids = set(preds.loc[(preds["fold"] == k) & (preds["split"] == "test"), "segment_id"])
+            assert test_ids == set(folds.loc[(folds["fold"] == k) & (folds["split"] == "test"), "segment_id"])
+            assert (tiny_run / f"results/models/{modality}/fold{k}/seed0/model.safetensors").stat().st_size > 0
+    comparisons = pd.read_csv(tiny_run / "results/comparisons.csv")
+    assert len(comparisons) == 10 and comparisons["p_holm"].between(0, 1).all()
 
 
 def test_second_run_does_nothing(tiny_run):
@@ -110,6 +122,17 @@ def test_one_setting_plans_only_its_models(tmp_path):
     assert not any("audio" in o or "text" in o for o in outs), [o for o in outs if "audio" in o or "text" in o]
 
 
+def test_one_fold_plans_only_that_folds_jobs(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    res = snakemake(wd, "results/fusion/audio+text+bio/fold1/metrics.json", "-n", "--cores", "1", *TINY)
+    outs = planned_outputs(res.stdout)
+    models = {o for o in outs if o.startswith("results/models/")}
+    assert models and all("/fold1/" in o for o in models)
+    assert not any("fold0" in o for o in outs), [o for o in outs if "fold0" in o]
+    assert "results/fusion/audio+text+bio/fold1/metrics.json" in outs
+    assert not any(o.startswith("results/fusion/") and "/fold" not in o for o in outs)
+
+
 def test_unknown_setting_lists_valid_names(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
     res = snakemake(wd, "results/fusion/video/metrics.json", "-n", "--cores", "1", *TINY, check=False)
@@ -128,8 +151,8 @@ def test_clean_rerun_is_byte_identical_and_seed_matters(tiny_run, tmp_path):
         a = pd.read_parquet(wd / f"results/predictions/{modality}.parquet")
         b = pd.read_parquet(tiny_run / f"results/predictions/{modality}.parquet")
         pd.testing.assert_frame_equal(a, b)
-        assert (wd / f"results/models/{modality}/seed0/model.safetensors").read_bytes() == (
-            tiny_run / f"results/models/{modality}/seed0/model.safetensors").read_bytes()
+        assert (wd / f"results/models/{modality}/fold1/seed0/model.safetensors").read_bytes() == (
+            tiny_run / f"results/models/{modality}/fold1/seed0/model.safetensors").read_bytes()
     # another training seed gives other predictions
     snakemake(wd, "results/predictions/bio.parquet", "--cores", "2", *TINY, "--config", "seeds=[1]")
     other = pd.read_parquet(wd / "results/predictions/bio.parquet")
@@ -172,3 +195,24 @@ def test_a_copy_of_the_synthetic_data_gives_the_same_index(tiny_run, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(wd / "results/segments.parquet"),
                                   pd.read_parquet(tiny_run / "results/segments.parquet"))
     assert not (wd / "results/oracle.json").exists(), "a real-data run has no oracle"
+
+
+def test_kemdy19_cv_preset_plans_five_session_folds(tmp_path):
+    """The field's protocol: five session folds, two validation sessions each, ties dropped."""
+    wd = copy_workflow(tmp_path / "wf")
+    args = ["--configfile", "presets/tiny.yaml", "presets/kemdy19_cv.yaml",
+            "--config", "synthetic={'n_sessions': 7}"]
+    res = snakemake(wd, "results/table1.csv", "-n", "--cores", "1", *args)
+    outs = planned_outputs(res.stdout)
+    for k in range(5):
+        assert f"results/fusion/audio+text/fold{k}/metrics.json" in outs
+    assert "results/fusion/audio+text/fold5/metrics.json" not in outs
+    snakemake(wd, "results/folds.parquet", "--cores", "1", *args)
+    folds = pd.read_parquet(wd / "results/folds.parquet")
+    segments = pd.read_parquet(wd / "results/segments.parquet")
+    sessions = segments.set_index("segment_id")["session"]
+    for k in range(5):
+        part = folds[folds["fold"] == k]
+        assert part.loc[part["split"] == "val", "segment_id"].map(sessions).nunique() == 2
+    summary = json.loads((wd / "results/qc/index_summary.json").read_text())
+    assert summary["tie_policy"] == "drop" and summary["ties"]["dropped"] == summary["ties"]["n"]

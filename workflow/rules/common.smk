@@ -1,11 +1,13 @@
 # Shared Python for all rule files (config validation, dataset discovery, path helpers).
 import glob
+import json
 import os
 import re
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 SRC_DIR = Path(workflow.basedir).joinpath("workflow", "src")
@@ -29,6 +31,15 @@ coerce_cli_strings(
 )
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
+# The bio signals in use (bio.signals; null = every signal), resolved once: only their folders are needed,
+# only their feature jobs run, and only their columns reach the bio model.
+BIO_USED = [s for s in BIO_SIGNALS if s in (config["bio"]["signals"] or list(BIO_SIGNALS))]
+if config["bio"]["signals"] is not None:
+    logger.info(
+        f"bio.signals: {', '.join(BIO_USED)} "
+        f"(left out: {', '.join(s for s in BIO_SIGNALS if s not in BIO_USED) or 'none'})"
+    )
+
 SYNTH_ROOT = "resources/synthetic/KEMDy19"
 SYNTH_STAMP = "resources/synthetic/KEMDy19.manifest.json"
 DATA_DIR = os.path.normpath(config["data_dir"])
@@ -48,11 +59,24 @@ def _real_sessions():
             f"data_dir '{DATA_DIR}' does not exist. Point it at a KEMDy19 copy "
             "(--config data_dir=/path/to/KEMDy19) or leave the default to use the synthetic data."
         )
-    folders = ["annotation", "wav", *BIO_SIGNALS.values()]
-    missing = [d for d in folders if not os.path.isdir(os.path.join(DATA_DIR, d))]
+    missing = [d for d in ("annotation", "wav") if not os.path.isdir(os.path.join(DATA_DIR, d))]
     if missing:
         raise WorkflowError(
             f"data_dir '{DATA_DIR}' is not in the KEMDy19 layout: missing folder(s) {', '.join(missing)}"
+        )
+    no_signal = [s for s in BIO_USED if not os.path.isdir(os.path.join(DATA_DIR, BIO_SIGNALS[s]))]
+    if no_signal:
+        keep = [s for s in BIO_USED if s not in no_signal]
+        fix = (
+            f"set bio.signals to leave it out, e.g. --config bio='{{\"signals\": {json.dumps(keep)}}}'"
+            if keep
+            else "the bio model needs at least one of them"
+        )
+        raise WorkflowError(
+            f"data_dir '{DATA_DIR}' has no {', '.join(BIO_SIGNALS[s] + '/' for s in no_signal)} folder, "
+            f"which bio.signals = {json.dumps(BIO_USED)} needs "
+            f"({'the default: every signal' if config['bio']['signals'] is None else 'as configured'}); "
+            f"{fix}"
         )
     found = set()
     for path in glob.glob(os.path.join(DATA_DIR, "annotation", "Session*_[FM]_res.csv")):
@@ -142,11 +166,12 @@ def _pretrained_is_folder():
     return p is not None and (os.path.isdir(p) or os.path.isabs(p) or p.startswith((".", "~")))
 
 
-def text_backbone_dir():
-    """Folder that from_pretrained() loads: built locally, a user's folder, or a fetched hub copy."""
+def text_backbone_dir(fold="{fold}"):
+    """Folder that from_pretrained() loads: built locally per fold (its tokenizer is trained on the fold's
+    training split), a user's folder, or a fetched hub copy (both shared by the folds)."""
     p = config["text"]["pretrained"]
     if p is None:
-        return "results/text/backbone"
+        return f"results/text/fold{fold}/backbone"
     if _pretrained_is_folder():
         return os.path.expanduser(p)
     return os.path.join("resources", "pretrained", re.sub(r"[^A-Za-z0-9_.-]+", "__", p))
@@ -156,15 +181,28 @@ def setting_modalities(setting):
     return SETTINGS[setting][1]
 
 
+def fold_predictions(wildcards):
+    """The fold's model predictions of each of the setting's modalities, one input per modality (all
+    seeds), so one fold's fusion needs that fold's models only."""
+    return {
+        m: expand("results/models/{m}/fold{fold}/seed{seed}/predictions.parquet", m=m, fold=wildcards.fold, seed=SEEDS)
+        for m in setting_modalities(wildcards.setting)
+    }
+
+
 SETTING_IDS = list(SETTINGS)
 SETTING_REGEX = "|".join(re.escape(s) for s in SETTING_IDS)
 
 
-# The files behind each adapter input name (registry.Encoder.inputs), made by the feature rules.
+# Cross-validation folds (split.folds); every fold-dependent path has a {fold} wildcard.
+FOLDS = list(range(config["split"]["folds"]))
+
+# The files behind each adapter input name (registry.Encoder.inputs), made by the feature rules;
+# "{fold}" is the training job's fold (features fitted on training rows are per fold).
 FEATURE_FILES = {
     "bio": {"features": "results/features/bio.parquet"},
     "audio": {"array": "results/features/audio.npy", "index": "results/features/audio.parquet"},
-    "text": {"features": "results/features/text.parquet", "backbone": text_backbone_dir()},
+    "text": {"features": "results/features/text/fold{fold}.parquet", "backbone": text_backbone_dir()},
 }
 for _m in MODALITIES:
     _missing = set(encoder(_m).inputs) - set(FEATURE_FILES.get(_m, {}))
@@ -176,7 +214,8 @@ def model_inputs(wildcards):
     enc = encoder(wildcards.modality)
     return {
         "segments": "results/segments.parquet",
-        **{name: FEATURE_FILES[wildcards.modality][name] for name in enc.inputs},
+        "folds": "results/folds.parquet",
+        **{name: FEATURE_FILES[wildcards.modality][name].format(fold=wildcards.fold) for name in enc.inputs},
         "code": script_code("train.py", enc.module),
     }
 

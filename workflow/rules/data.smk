@@ -59,6 +59,7 @@ rule index_segments:
         code=script_code("index_segments.py"),
     output:
         segments="results/segments.parquet",
+        folds="results/folds.parquet",
         excluded=report(
             "results/qc/excluded.tsv",
             caption="../report/excluded.rst",

@@ -29,15 +29,16 @@ rule bio_features:
 
 
 rule gather_bio:
-    """Join ECG, EDA and TEMP features on segment_id; QC counts and the missing-fraction check."""
+    """Join the features of the signals in use (bio.signals: ECG, EDA, TEMP) on segment_id; QC counts and
+    the missing-fraction check."""
     input:
         segments="results/segments.parquet",
         parts=expand(
             "results/features/{signal}/{participant}.parquet",
-            signal=list(BIO_SIGNALS),
+            signal=BIO_USED,
             participant=PARTICIPANTS,
         ),
-        code=script_code("gather_bio.py", *bio_registry.MODULES.values()),
+        code=script_code("gather_bio.py", *(bio_registry.MODULES[s] for s in BIO_USED)),
     output:
         features="results/features/bio.parquet",
         qc="results/qc/bio.tsv",
@@ -52,8 +53,8 @@ rule gather_bio:
         mem_mb=mem(2000),
         runtime=minutes(10),
     params:
-        max_missing=config["qc"]["max_missing_fraction"],
-        settings={s: config["bio"][s] for s in BIO_SIGNALS},
+        max_missing={s: config["qc"]["max_missing_fraction"][s] for s in BIO_USED},
+        settings={s: config["bio"][s] for s in BIO_USED},
     script:
         "../scripts/gather_bio.py"
 
@@ -65,13 +66,14 @@ if TEXT_LOCAL:
         both saved in Hugging Face format so training loads them through from_pretrained()."""
         input:
             segments="results/segments.parquet",
+            folds="results/folds.parquet",
             code=script_code("build_text_backbone.py"),
         output:
-            directory("results/text/backbone"),
+            directory("results/text/fold{fold}/backbone"),
         log:
-            "logs/build_text_backbone.log",
+            "logs/build_text_backbone/fold{fold}.log",
         benchmark:
-            "benchmarks/build_text_backbone.tsv"
+            "benchmarks/build_text_backbone/fold{fold}.tsv"
         conda:
             "../../envs/text.yaml"
         threads: 1
@@ -81,9 +83,11 @@ if TEXT_LOCAL:
         params:
             vocab_size=config["text"]["vocab_size"],
             tag_policy=config["text"]["tag_policy"],
+            overlap=config["text"]["overlap"],
             max_length=config["text"]["max_length"],
             backbone=config["text"]["backbone"],
             seed=config["split"]["seed"],
+            fold=lambda w: int(w.fold),
         script:
             "../scripts/build_text_backbone.py"
 
@@ -123,12 +127,12 @@ rule text_features:
         backbone=text_backbone_dir(),
         code=script_code("text_features.py"),
     output:
-        features="results/features/text.parquet",
-        qc="results/qc/text.tsv",
+        features="results/features/text/fold{fold}.parquet",
+        qc="results/qc/text/fold{fold}.tsv",
     log:
-        "logs/text_features.log",
+        "logs/text_features/fold{fold}.log",
     benchmark:
-        "benchmarks/text_features.tsv"
+        "benchmarks/text_features/fold{fold}.tsv"
     conda:
         "../../envs/text.yaml"
     threads: 1
@@ -137,6 +141,7 @@ rule text_features:
         runtime=minutes(15),
     params:
         tag_policy=config["text"]["tag_policy"],
+        overlap=config["text"]["overlap"],
         max_length=config["text"]["max_length"],
         max_missing=config["qc"]["max_missing_fraction"]["text"],
     script:
@@ -202,7 +207,7 @@ rule qc_summary:
     """Per-modality counts of usable segments and the reasons for the others."""
     input:
         bio="results/qc/bio.tsv",
-        text="results/qc/text.tsv",
+        text=expand("results/qc/text/fold{fold}.tsv", fold=FOLDS),
         audio="results/qc/audio.tsv",
         excluded="results/qc/excluded.tsv",
         code=script_code("qc_summary.py"),

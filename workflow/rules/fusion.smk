@@ -2,24 +2,20 @@
 
 
 rule fuse:
-    """Late fusion of the setting's modalities (joined on segment_id) and its test metrics."""
+    """Late fusion of the setting's modalities (joined on segment_id) in one fold: fitted on the fold's
+    validation rows, evaluated on its test rows."""
     input:
-        predictions=lambda w: expand("results/predictions/{m}.parquet", m=setting_modalities(w.setting)),
+        unpack(fold_predictions),
         segments="results/segments.parquet",
+        folds="results/folds.parquet",
         code=script_code("fuse.py"),
     output:
-        predictions="results/fusion/{setting}/predictions.parquet",
-        metrics="results/fusion/{setting}/metrics.json",
-        confusion=report(
-            "results/fusion/{setting}/confusion.png",
-            caption="../report/confusion.rst",
-            category="Confusion matrices",
-            labels={"setting": "{setting}"},
-        ),
+        predictions="results/fusion/{setting}/fold{fold}/predictions.parquet",
+        metrics="results/fusion/{setting}/fold{fold}/metrics.json",
     log:
-        "logs/fuse/{setting}.log",
+        "logs/fuse/{setting}/fold{fold}.log",
     benchmark:
-        "benchmarks/fuse/{setting}.tsv"
+        "benchmarks/fuse/{setting}/fold{fold}.tsv"
     wildcard_constraints:
         setting=SETTING_REGEX,
     conda:
@@ -33,8 +29,41 @@ rule fuse:
         calibrate=config["fusion"]["calibrate"],
         modalities=lambda w: setting_modalities(w.setting),
         seed=config["split"]["seed"],
+        fold=lambda w: int(w.fold),
     script:
         "../scripts/fuse.py"
+
+
+rule pool_folds:
+    """The setting's folds pooled: every utterance tested once per seed; metrics on the pooled test rows
+    beside each fold's, and the confusion matrix."""
+    input:
+        predictions=expand("results/fusion/{{setting}}/fold{fold}/predictions.parquet", fold=FOLDS),
+        metrics=expand("results/fusion/{{setting}}/fold{fold}/metrics.json", fold=FOLDS),
+        code=script_code("pool_folds.py"),
+    output:
+        predictions="results/fusion/{setting}/predictions.parquet",
+        metrics="results/fusion/{setting}/metrics.json",
+        confusion=report(
+            "results/fusion/{setting}/confusion.png",
+            caption="../report/confusion.rst",
+            category="Confusion matrices",
+            labels={"setting": "{setting}"},
+        ),
+    log:
+        "logs/pool_folds/{setting}.log",
+    benchmark:
+        "benchmarks/pool_folds/{setting}.tsv"
+    wildcard_constraints:
+        setting=SETTING_REGEX,
+    conda:
+        "../../envs/fusion.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem(1000),
+        runtime=minutes(5),
+    script:
+        "../scripts/pool_folds.py"
 
 
 rule unknown_setting:
@@ -58,10 +87,12 @@ rule unknown_setting:
 
 rule table:
     """Table 1 (one row per setting, paper order, with the paper's and the oracle's figures and
-    dialogue-bootstrap intervals), the paired comparisons between settings and the per-class F1 chart. It waits for the feature QC summary, so no table hides dropped segments."""
+    dialogue-bootstrap intervals), the paired comparisons between settings and the per-class F1 chart. It waits for the feature QC summary, so no table hides dropped segments.
+    """
     input:
         metrics=expand("results/fusion/{setting}/metrics.json", setting=SETTING_IDS),
         predictions=expand("results/fusion/{setting}/predictions.parquet", setting=SETTING_IDS),
+        modality_predictions=expand("results/predictions/{m}.parquet", m=MODALITIES),
         segments="results/segments.parquet",
         oracle="results/oracle.json" if IS_SYNTH else [],
         qc="results/qc/features.tsv",

@@ -1,26 +1,26 @@
-# Stage 3: one model per modality and seed; checkpoints (safetensors) and validation/test probabilities.
+# Stage 3: one model per modality, fold and seed; checkpoints (safetensors) and validation/test probabilities.
 
 
 rule train:
-    """Train one modality's model for one seed; pick the best epoch on the validation split."""
+    """Train one modality's model for one fold and seed; pick the best epoch on the fold's validation part."""
     input:
         unpack(model_inputs),
     output:
-        model="results/models/{modality}/seed{seed}/model.safetensors",
-        config="results/models/{modality}/seed{seed}/config.json",
-        preprocessing="results/models/{modality}/seed{seed}/preprocessing.json",
-        curve="results/models/{modality}/seed{seed}/curve.csv",
+        model="results/models/{modality}/fold{fold}/seed{seed}/model.safetensors",
+        config="results/models/{modality}/fold{fold}/seed{seed}/config.json",
+        preprocessing="results/models/{modality}/fold{fold}/seed{seed}/preprocessing.json",
+        curve="results/models/{modality}/fold{fold}/seed{seed}/curve.csv",
         curve_png=report(
-            "results/models/{modality}/seed{seed}/curve.png",
+            "results/models/{modality}/fold{fold}/seed{seed}/curve.png",
             caption="../report/curve.rst",
             category="Training curves",
-            labels={"modality": "{modality}", "seed": "{seed}"},
+            labels={"modality": "{modality}", "fold": "{fold}", "seed": "{seed}"},
         ),
-        predictions="results/models/{modality}/seed{seed}/predictions.parquet",
+        predictions="results/models/{modality}/fold{fold}/seed{seed}/predictions.parquet",
     log:
-        "logs/train/{modality}/seed{seed}.log",
+        "logs/train/{modality}/fold{fold}/seed{seed}.log",
     benchmark:
-        "benchmarks/train/{modality}/seed{seed}.tsv"
+        "benchmarks/train/{modality}/fold{fold}/seed{seed}.tsv"
     conda:
         "../../envs/models.yaml"
     # One torch thread per job: the default models are small, a second thread barely speeds up one job,
@@ -35,14 +35,15 @@ rule train:
         train=lambda w: train_params(w.modality),
         encoder=lambda w: config[w.modality]["encoder"],
         seed=lambda w: int(w.seed),
+        fold=lambda w: int(w.fold),
     script:
         "../scripts/train.py"
 
 
 rule gather_predictions:
-    """All seeds of one modality in one table (column seed), validated and keyed by segment_id."""
+    """All folds and seeds of one modality in one table (columns fold, seed), validated, keyed by segment_id."""
     input:
-        parts=expand("results/models/{{modality}}/seed{seed}/predictions.parquet", seed=SEEDS),
+        parts=expand("results/models/{{modality}}/fold{fold}/seed{seed}/predictions.parquet", fold=FOLDS, seed=SEEDS),
         code=script_code("gather_predictions.py"),
     output:
         "results/predictions/{modality}.parquet",

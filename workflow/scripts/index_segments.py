@@ -1,4 +1,4 @@
-"""Snakemake script for rule index_segments: speaker-perspective segment index, exclusions and split."""
+"""Snakemake script for rule index_segments: speaker-perspective segment index, exclusions and folds."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821
@@ -9,11 +9,12 @@ from emoflow.reader import index_dataset  # noqa: E402
 
 
 def main(smk):
-    segments, excluded, summary = index_dataset(
+    segments, folds, excluded, summary = index_dataset(
         smk.params.data_dir, smk.params.sessions, dict(smk.params.labels), dict(smk.params.split)
     )
     write_tsv(excluded, smk.output.excluded)
     write_json(summary, smk.output.summary)
+    write_parquet(folds, smk.output.folds)
     write_parquet(segments, smk.output.segments)
 
 

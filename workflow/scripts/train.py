@@ -10,23 +10,25 @@ from emoflow.io import write_csv, write_figure, write_json, write_parquet  # noq
 from emoflow.models import registry, training  # noqa: E402
 from emoflow.plots import curve_figure  # noqa: E402
 from emoflow.predictions import checked  # noqa: E402
+from emoflow.split import fold_view  # noqa: E402
 
 
 def main(smk):
-    modality, seed = smk.wildcards.modality, int(smk.params.seed)
+    modality, seed, fold = smk.wildcards.modality, int(smk.params.seed), int(smk.params.fold)
     encoder = registry.encoder(modality, smk.params.encoder)
     adapter = registry.load(modality, smk.params.encoder)
     settings = training.TrainSettings.from_params(dict(smk.params.train))
-    segments = training.check_segments(pd.read_parquet(smk.input.segments), smk.input.segments)
+    view = fold_view(pd.read_parquet(smk.input.segments), pd.read_parquet(smk.input.folds), fold, smk.input.folds)
+    segments = training.check_segments(view, smk.input.segments)
     inputs = adapter.read_inputs({name: str(getattr(smk.input, name)) for name in encoder.inputs})
 
-    result = training.train(adapter, segments, inputs, settings, seed)
+    result = training.train(adapter, segments, inputs, settings, seed, fold)
 
     out = smk.output
     adapter.save_checkpoint(result.model, result.config, out.model, out.config)
     write_json(result.preprocessing, out.preprocessing)
     write_csv(result.history[training.CURVE_COLUMNS], out.curve, float_format="%.6g")
-    fig = curve_figure(result.history, result.best_epoch, title=f"{modality} model, seed {seed}")
+    fig = curve_figure(result.history, result.best_epoch, title=f"{modality} model, fold {fold}, seed {seed}")
     write_figure(fig, out.curve_png, dpi=100, tight=False)
     write_parquet(checked(result.predictions, out.predictions), out.predictions)
 

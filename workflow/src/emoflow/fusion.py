@@ -479,7 +479,10 @@ def modality_sources(paths: Sequence[str], modalities: Sequence[str]) -> dict[st
 
 @dataclass
 class SettingResult:
-    """One setting's fused test predictions and its metrics record (``metrics.json``)."""
+    """One setting's fused predictions and its metrics record (``metrics.json``).
+
+    For one fold, ``predictions`` holds its validation and test rows; pooled over the folds, every
+    fold's test rows (each utterance once per model seed) and validation rows."""
 
     predictions: pd.DataFrame
     metrics: dict
@@ -488,30 +491,65 @@ class SettingResult:
     def title(self) -> str:
         """Caption of the setting's confusion matrix."""
         r = self.metrics
+        folds = f", {r['n_folds']} folds pooled" if r.get("n_folds", 1) > 1 else ""
         return (
             f"{r['label']} ({r['method']} fusion{', calibrated' if r['calibrate'] else ''})\n"
             f"accuracy {r['accuracy']:.3f}, macro F1 {r['f1_macro']:.3f}"
-            f" ({r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''})"
+            f" ({r['n_seeds']} seed{'s' if r['n_seeds'] != 1 else ''}{folds})"
         )
 
 
+def _log_result(result: dict, what: str) -> None:
+    log.info(
+        "%s %s (%s): accuracy %.4f +- %.4f, macro F1 %.4f +- %.4f over %d seed(s), %d test segments",
+        result["setting"], what, result["method"], result["accuracy"], result["summary"]["accuracy"]["std"],
+        result["f1_macro"], result["summary"]["f1_macro"]["std"], result["n_seeds"], result["n_test"],
+    )
+
+
 def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], setting: str, method: str,
-                seed: int, *, calibrate: bool = False, prior: np.ndarray | None = None) -> SettingResult:
-    """Fuse one setting's modalities (``tables``: modality -> prediction table, ``sources``: their
-    names for messages) and evaluate it on the test rows. ``prior``: the training split's class prior
-    (``segments_prior``), used by ``product``."""
+                seed: int, fold: int, *, calibrate: bool = False, prior: np.ndarray | None = None) -> SettingResult:
+    """Fuse one setting's modalities in one fold (``tables``: modality -> that fold's prediction rows,
+    ``sources``: their names for messages), fitted on the fold's validation rows, and evaluate it on the
+    fold's test rows. ``prior``: the fold's training class prior (``segments_prior``), used by ``product``."""
     for m, t in tables.items():
-        log.info("%s: %d rows, seeds %s, %s", sources[m], len(t), sorted(t["seed"].unique().tolist()),
-                 t["split"].value_counts().to_dict())
+        log.info("%s, fold %d: %d rows, seeds %s, %s", sources[m], fold, len(t),
+                 sorted(t["seed"].unique().tolist()), t["split"].value_counts().to_dict())
     if prior is not None:
         log.info("training prior: %s", ", ".join(f"{e}={p:.3f}" for e, p in zip(EMOTIONS, prior)))
     fused, fits = fuse_details(tables, method, seed, sources=sources, keep_val=True, calibrate=calibrate,
                                prior=prior)
+    fused.insert(1, "fold", np.int64(fold))
     result = setting_metrics(fused, fits, setting, method, list(tables))
-    result["calibrate"] = bool(calibrate)
-    log.info(
-        "%s (%s): accuracy %.4f +- %.4f, macro F1 %.4f +- %.4f over %d seed(s), %d test segments",
-        setting, method, result["accuracy"], result["summary"]["accuracy"]["std"], result["f1_macro"],
-        result["summary"]["f1_macro"]["std"], result["n_seeds"], result["n_test"],
-    )
-    return SettingResult(fused[fused["split"] == "test"].reset_index(drop=True), result)
+    result.update({"calibrate": bool(calibrate), "fold": int(fold)})
+    _log_result(result, f"fold {fold}")
+    return SettingResult(fused, result)
+
+
+def pool_folds(folds: Sequence[SettingResult]) -> SettingResult:
+    """The folds' predictions pooled: every utterance is tested once per seed, by the fold that held
+    out its group. Metrics are computed on the pooled test rows (mean and std over seeds), beside
+    each fold's own figures and their spread across folds (``fold_spread``: mean and sample std of the
+    folds' seed-mean metrics)."""
+    if not folds:
+        raise ValueError("no folds to pool")
+    first = folds[0].metrics
+    pooled = pd.concat([f.predictions for f in folds], ignore_index=True)
+    dup = pooled[pooled["split"] == "test"].duplicated(["seed", "segment_id"])
+    if dup.any():
+        raise DataError(first["setting"], f"{int(dup.sum())} utterance(s) tested in more than one fold")
+    fits = [fit for f in folds for fit in (f.metrics["per_seed"][s]["fusion"] for s in f.metrics["per_seed"])]
+    result = setting_metrics(pooled, [], first["setting"], first["method"], first["modalities"])
+    per_fold = {str(f.metrics["fold"]): {**{k: f.metrics[k] for k in mt.SUMMARY_METRICS},
+                                         "n_test": f.metrics["n_test"], "fits": [
+                                             f.metrics["per_seed"][s]["fusion"] for s in f.metrics["per_seed"]]}
+                for f in folds}
+    result.update({
+        "calibrate": first["calibrate"],
+        "n_folds": len(folds),
+        "per_fold": per_fold,
+        "fold_spread": {k: mt.mean_std([pf[k] for pf in per_fold.values()]) for k in mt.SUMMARY_METRICS},
+        "n_fits": len(fits),
+    })
+    _log_result(result, "pooled")
+    return SettingResult(pooled, result)

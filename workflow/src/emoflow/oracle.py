@@ -132,11 +132,12 @@ def _setting_scores(model: dict, cue_idx: dict, y_true: np.ndarray, label: str, 
 
 
 def compute_oracle(segments: pd.DataFrame, model: dict, cues: pd.DataFrame, cues_source="cues") -> dict:
-    """Oracle accuracy / macro F1 per setting on the test split, plus the exact expected accuracy.
+    """Oracle accuracy / macro F1 per setting on the evaluated utterances (those some fold tests:
+    ``fold`` >= 0; with cross-validation, all of them), plus the exact expected accuracy.
 
     ``model``: the checked cue model (``load_cue_model``); ``cues``: the cue table (``read_cues``).
     """
-    test = segments.loc[segments["split"] == "test", ["segment_id", "emotion"]]
+    test = segments.loc[segments["fold"] >= 0, ["segment_id", "emotion"]]
     merged = test.merge(cues, on="segment_id", how="left", validate="one_to_one")
     unmatched = merged[CUE_COLUMNS["audio"]].isna()
     if unmatched.any():

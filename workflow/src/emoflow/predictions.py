@@ -17,18 +17,20 @@ from .errors import DataError
 
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ["seed", "segment_id", "split", "emotion", *PROB_COLUMNS]
+PREDICTION_COLUMNS = ["seed", "fold", "segment_id", "split", "emotion", *PROB_COLUMNS]
 PREDICTION_SPLITS = ("val", "test")
 SUM_TOLERANCE = 1e-4
 
 
-def prediction_table(seed: int, segments: pd.DataFrame, probs: np.ndarray) -> pd.DataFrame:
-    """Rows of ``segments`` (segment_id, split, emotion) with their probabilities, in that row order."""
+def prediction_table(seed: int, segments: pd.DataFrame, probs: np.ndarray, fold: int = 0) -> pd.DataFrame:
+    """Rows of ``segments`` (segment_id, split, emotion) with their probabilities, in that row order,
+    from the model of ``fold`` and ``seed``."""
     probs = np.asarray(probs, dtype=np.float64)
     if probs.shape != (len(segments), len(EMOTIONS)):
         raise ValueError(f"probabilities of shape {probs.shape} for {len(segments)} segments")
     df = pd.DataFrame({
         "seed": np.full(len(segments), int(seed), dtype=np.int64),
+        "fold": np.full(len(segments), int(fold), dtype=np.int64),
         "segment_id": segments["segment_id"].astype(str).to_numpy(),
         "split": segments["split"].astype(str).to_numpy(),
         "emotion": segments["emotion"].astype(str).to_numpy(),
@@ -43,8 +45,9 @@ def validate_predictions(df: pd.DataFrame, path) -> pd.DataFrame:
     missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(path, f"missing column(s) {', '.join(missing)}")
-    if not pd.api.types.is_integer_dtype(df["seed"]):
-        raise DataError(path, f"column seed must be integer, not {df['seed'].dtype}")
+    for col in ("seed", "fold"):
+        if not pd.api.types.is_integer_dtype(df[col]):
+            raise DataError(path, f"column {col} must be integer, not {df[col].dtype}")
     for col in ("segment_id", "split", "emotion"):
         if not (pd.api.types.is_string_dtype(df[col]) or df[col].dtype == object):
             raise DataError(path, f"column {col} must hold strings, not {df[col].dtype}")
@@ -69,10 +72,11 @@ def validate_predictions(df: pd.DataFrame, path) -> pd.DataFrame:
     if len(sums) and abs(sums[worst] - 1) > SUM_TOLERANCE:
         raise DataError(path, f"probabilities of segment {df['segment_id'].iloc[worst]!r} sum to "
                               f"{sums[worst]:.6f}, not 1")
-    dup = df.duplicated(["seed", "segment_id"])
+    dup = df.duplicated(["seed", "fold", "segment_id"])
     if dup.any():
         row = df[dup].iloc[0]
-        raise DataError(path, f"duplicate (seed, segment_id) ({row['seed']}, {row['segment_id']!r})")
+        raise DataError(path, f"duplicate (seed, fold, segment_id) ({row['seed']}, {row['fold']}, "
+                              f"{row['segment_id']!r})")
     return df
 
 
@@ -91,23 +95,25 @@ def read_predictions(path) -> pd.DataFrame:
 
 
 def combine_seeds(tables: dict[str, pd.DataFrame], source) -> pd.DataFrame:
-    """The per-seed tables of one modality (``{path: table}``, validated) in one table sorted by
-    (seed, segment_id).
+    """The per-fold, per-seed tables of one modality (``{path: table}``, validated) in one table sorted
+    by (fold, seed, segment_id).
 
-    Every seed must cover the same segments (same splits and labels): the fusion and the table compare
-    seeds on one fixed test set.
+    Within a fold every seed must cover the same segments (same splits and labels): the fusion and the
+    table compare seeds on one fixed set of utterances.
     """
     if not tables:
         raise ValueError("no prediction tables to gather")
     names = list(tables)
     frames = [tables[n][PREDICTION_COLUMNS] for n in names]
-    ref = frames[0].set_index("segment_id")[["split", "emotion"]].sort_index()
-    for name, f in zip(names[1:], frames[1:]):
-        other = f.set_index("segment_id")[["split", "emotion"]].sort_index()
-        if not ref.equals(other):
-            raise DataError(name, f"covers other segments, splits or labels than {names[0]}")
-    df = pd.concat(frames, ignore_index=True).sort_values(["seed", "segment_id"], kind="stable")
+    reference: dict[int, tuple[str, pd.DataFrame]] = {}
+    for name, f in zip(names, frames):
+        for fold, part in f.groupby("fold", sort=True):
+            rows = part.set_index("segment_id")[["split", "emotion"]].sort_index()
+            first = reference.setdefault(int(fold), (name, rows))
+            if not first[1].equals(rows):
+                raise DataError(name, f"fold {fold}: covers other segments, splits or labels than {first[0]}")
+    df = pd.concat(frames, ignore_index=True).sort_values(["fold", "seed", "segment_id"], kind="stable")
     df = validate_predictions(df.reset_index(drop=True), source)
-    log.info("gathered %d prediction rows (%d seed(s), %d segments) from %d file(s)", len(df),
-             df["seed"].nunique(), len(ref), len(names))
+    log.info("gathered %d prediction rows (%d fold(s), %d seed(s), %d segments) from %d file(s)", len(df),
+             df["fold"].nunique(), df["seed"].nunique(), df["segment_id"].nunique(), len(names))
     return df

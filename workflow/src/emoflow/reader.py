@@ -44,7 +44,7 @@ import pandas as pd
 from .constants import CLASS_INDEX, EMOTIONS, KEMDY19_TIE_ORDER, LABEL_ALIASES
 from .errors import DataError
 from .io import decode_text, read_transcript
-from .split import assign_split, check_no_leak, split_summary
+from .split import assign_folds, fold_tested, fold_view, split_summary
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,11 @@ _DISPLAY = {
     "numb": "Numb", "wav": "Wav", "ecg": "ECG", "e4-eda": "E4-EDA", "e4-temp": "E4-TEMP",
     "segment id": "Segment ID", "total evaluation": "Total Evaluation",
 }
-_FLOAT_FIELDS = ["wav_start", "wav_end", "ecg_start", "ecg_end", "eda_start", "eda_end",
-                 "temp_start", "temp_end", "valence", "arousal"]
+# The fields the index uses as numbers: a non-numeric value there is a DataError. Every other field is
+# read as text. The ECG/E4-EDA/E4-TEMP start/end values are not used (they disagree with the tagged
+# samples of the signal files in 20-65% of rows), so a non-numeric value there never stops a run.
+_NUMERIC_FIELDS = ("numb", "wav_start", "wav_end", "valence", "arousal")
+_UNUSED_FIELDS = ("ecg_start", "ecg_end", "eda_start", "eda_end", "temp_start", "temp_end")
 _HEADER_WORDS = {"numb", "wav", "start", "end", "ecg", "e4-eda", "e4-temp", "eda", "temp", "segment id",
                  "total evaluation", "emotion", "valence", "arousal"}
 _INT_RE = re.compile(r"\d+(\.0*)?")
@@ -144,11 +147,16 @@ def _header(path: Path, rows: list[tuple[int, list[str]]]) -> tuple[list[str], l
     return top, tops, [_norm(c) for c in sub]
 
 
+def _shown(accepted, subname: str) -> str:
+    """A ``_FIELDS`` column as KEMDy19 names it, e.g. ``Total Evaluation/Valence``."""
+    return _DISPLAY[accepted[0]] + (f"/{subname.capitalize()}" if subname else "")
+
+
 def _field_column(path: Path, top: list[str], tops: list[str], subs: list[str], accepted,
                   subname: str) -> int:
     """The column of one ``_FIELDS`` entry; DataError when it is missing or repeated."""
     hits = [i for i, (t, s) in enumerate(zip(tops, subs)) if t in accepted and (not subname or s == subname)]
-    shown = _DISPLAY[accepted[0]] + (f"/{subname.capitalize()}" if subname else "")
+    shown = _shown(accepted, subname)
     if not hits:
         raise DataError(path, f"missing column '{shown}'")
     if not subname:
@@ -206,12 +214,23 @@ def _data_rows(path: Path, rows: list[tuple[int, list[str]]], width: int):
     return data, lines, row_no
 
 
+def _log_unused_text(path: Path, out: pd.DataFrame) -> None:
+    """Log how many cells of the unused bio columns are neither empty nor a number (read as text)."""
+    n = 0
+    for name in _UNUSED_FIELDS:
+        cells = out[name]
+        n += int((pd.to_numeric(cells.replace("", np.nan), errors="coerce").isna() & (cells != "")).sum())
+    if n:
+        log.info("%s: %d non-numeric value(s) in the unused ECG/E4-EDA/E4-TEMP start/end columns "
+                 "(read as text, not used)", path, n)
+
+
 def _frame(path: Path, data, lines, row_no, col_of: dict, rater_cols: dict) -> pd.DataFrame:
-    """The data rows as typed columns; DataError for a non-numeric number or a repeated Numb."""
+    """The data rows as typed columns; DataError for a non-numeric used number or a repeated Numb."""
     out = pd.DataFrame({"line": np.asarray(lines, dtype=np.int64)})
     for name, idx in col_of.items():
         raw = pd.Series([r[idx].strip() for r in data], dtype=object)
-        if name in ("segment_id", "emotion_raw"):
+        if name not in _NUMERIC_FIELDS:
             out[name] = raw.astype(str)
             continue
         num = pd.to_numeric(raw.replace("", np.nan), errors="coerce")
@@ -219,10 +238,12 @@ def _frame(path: Path, data, lines, row_no, col_of: dict, rater_cols: dict) -> p
         if bad.any():
             j = int(np.flatnonzero(bad.to_numpy())[0])
             what = "Numb" if name == "numb" else name.replace("_", " ")
+            column = next(_shown(a, sub) for f, a, sub in _FIELDS if f == name)
             raise DataError(path, f"non-numeric {what} {raw.iloc[j]!r} at data row {row_no[j]} "
-                                  f"(line {lines[j]})")
+                                  f"(line {lines[j]}) in column '{column}'")
         out[name] = num.astype(np.float64)
     out["numb"] = out["numb"].astype(np.int64)
+    _log_unused_text(path, out)
     for name, idx in rater_cols.items():
         out[name] = pd.Series([r[idx].strip() for r in data], dtype=object).astype(str)
     dup = out["numb"].duplicated(keep=False)
@@ -236,13 +257,16 @@ def _frame(path: Path, data, lines, row_no, col_of: dict, rater_cols: dict) -> p
 def read_annotation(path) -> pd.DataFrame:
     """Read one KEMDy19 annotation file (two header rows) into one row per data line.
 
-    Columns: numb (int), wav_start, wav_end, ecg_start, ecg_end, eda_start, eda_end, temp_start,
-    temp_end (float; empty cell = NaN), segment_id, emotion_raw (str, stripped), valence, arousal
-    (float), line (1-based line number in the file), and the raters' raw cells as
-    ``{rater}_{emotion|valence|arousal}`` strings (e.g. ``eval01f_emotion``; not validated).
+    Columns: numb (int), wav_start, wav_end (float), ecg_start, ecg_end, eda_start, eda_end,
+    temp_start, temp_end (str as written, stripped; empty cell = ""), segment_id, emotion_raw (str,
+    stripped), valence, arousal (float), line (1-based line number in the file), and the raters' raw
+    cells as ``{rater}_{emotion|valence|arousal}`` strings (e.g. ``eval01f_emotion``; not validated).
+    Only the fields the index uses are parsed as numbers (Numb, Wav start/end, Total Evaluation
+    valence/arousal); the ECG/E4-EDA/E4-TEMP start/end values are not used and are read as text, so a
+    non-numeric value there never stops a run (counted in the log).
     Header names match case-insensitively; CRLF or LF, optional BOM. Raises DataError naming the file
-    for a missing column, a missing or extra header row, a short row, a non-numeric number or a
-    repeated Numb.
+    for a missing column, a missing or extra header row, a short row, a non-numeric used number (with
+    its data row, line and column) or a repeated Numb.
     """
     path = Path(path)
     rows = _read_rows(path)
@@ -562,25 +586,30 @@ def build_index(data_dir, sessions, tie_policy: str = "first") -> tuple[pd.DataF
     return segments, excl, summary
 
 
-def index_dataset(data_dir, sessions, labels: dict, split: dict) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """build_index + assign_split + check_no_leak: the segment index with its split, exclusions, summary.
+def index_dataset(data_dir, sessions, labels: dict,
+                  split: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """build_index + assign_folds: the segment index, its folds, exclusions and a summary.
 
-    ``labels`` is the config's ``labels`` section, ``split`` its ``split`` section. Raises DataError
-    when no segment is left or the data cannot be split as asked.
+    ``labels`` is the config's ``labels`` section, ``split`` its ``split`` section. Returns
+    ``(segments, folds, excluded, summary)``: segments carry ``fold``, the fold whose test part holds
+    them (-1 for none: the random scheme tests one part); ``folds`` is the long table (segment_id, fold,
+    split) of ``split.assign_folds``. Raises DataError when no segment is left or the data cannot be split
+    as asked.
     """
     segments, excluded, summary = build_index(data_dir, sessions, labels["tie_policy"])
     if segments.empty:
         raise DataError(data_dir, f"no usable segments: all {len(excluded)} utterances were excluded "
                                   f"({summary['excluded_by_reason']})")
     try:
-        segments["split"] = assign_split(segments, split["scheme"], split["test_fraction"],
-                                         split["val_fraction"], split["seed"])
+        folds = assign_folds(segments, split)
     except ValueError as exc:
         raise DataError(data_dir, f"cannot split the segments: {exc}") from None
-    check_no_leak(segments, split["scheme"])
-    summary["split"] = {"scheme": split["scheme"], "test_fraction": split["test_fraction"],
-                        "val_fraction": split["val_fraction"], "seed": split["seed"],
-                        **split_summary(segments)}
-    log.info("split %s: %s", split["scheme"], summary["split"]["counts"])
-    return segments, excluded, summary
-
+    # the fold whose test part holds the segment; -1: never tested (the random scheme's training side)
+    segments["fold"] = segments["segment_id"].map(fold_tested(folds)).fillna(-1).astype(np.int64)
+    summary["split"] = {"scheme": split["scheme"], "folds": int(split["folds"]), "seed": split["seed"],
+                        "per_fold": {}}
+    for k in sorted(folds["fold"].unique()):
+        view = fold_view(segments, folds, k)
+        summary["split"]["per_fold"][str(k)] = split_summary(view)
+        log.info("split %s, fold %d: %s", split["scheme"], k, summary["split"]["per_fold"][str(k)]["counts"])
+    return segments, folds, excluded, summary

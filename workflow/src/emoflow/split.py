@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .constants import EMOTIONS, SPLITS
-from .errors import QCError
+from .errors import DataError, QCError
 
 log = logging.getLogger(__name__)
 
@@ -153,3 +153,78 @@ def split_summary(segments: pd.DataFrame) -> dict:
                      for s in SPLITS},
         "speakers": {s: sorted(speakers[segments["split"] == s].unique().tolist()) for s in SPLITS},
     }
+
+
+# --------------------------------------------------------------------------------------------------
+# Folds: cross-validation over groups
+# --------------------------------------------------------------------------------------------------
+FOLD_COLUMNS = ["segment_id", "fold", "split"]
+
+
+def assign_folds(segments: pd.DataFrame, split: dict) -> pd.DataFrame:
+    """Fold membership of every segment: a long table (segment_id, fold, split), one row per segment
+    and fold, ``split`` in train | val | test. Every segment is in the test part of exactly one fold.
+
+    ``split`` is the config section. ``session`` and ``speaker`` schemes: the groups (sorted, then
+    shuffled with ``seed``) are dealt into ``folds`` folds in turn (fold = position mod folds); fold k's
+    test part is its groups, its validation part the first ``val_groups`` of the remaining groups in the
+    shuffled order after fold k's, and the rest trains. ``folds`` equal to the number of groups is
+    leave-one-group-out; more folds than groups, or too few groups left to train, is an error.
+    ``random`` is the paper's single stratified split (``test_fraction``, ``val_fraction``) and needs
+    ``folds: 1``. The leak check runs per fold.
+    """
+    scheme, k, seed = split["scheme"], int(split["folds"]), int(split["seed"])
+    if scheme == "random":
+        if k != 1:
+            raise ValueError(f"split.scheme random is one stratified split: set split.folds to 1, not {k}")
+        labels = assign_split(segments, scheme, split["test_fraction"], split["val_fraction"], seed)
+        out = pd.DataFrame({"segment_id": segments["segment_id"].astype(str), "fold": 0, "split": labels})
+        check_no_leak(segments.assign(split=labels), scheme)
+        return out[FOLD_COLUMNS].reset_index(drop=True)
+    keys = group_keys(segments, scheme)
+    groups = np.array(sorted(keys.unique()), dtype=object)
+    n_val = int(split["val_groups"])
+    if k < 1 or k > len(groups):
+        raise ValueError(f"split.folds = {k} but the {scheme} scheme has only {len(groups)} groups "
+                         f"({', '.join(map(str, groups[:8]))}{'...' if len(groups) > 8 else ''})")
+    perm = groups[np.random.default_rng(seed).permutation(len(groups))]
+    fold_of = {g: i % k for i, g in enumerate(perm)}
+    frames = []
+    for fold in range(k):
+        test = [g for g in perm if fold_of[g] == fold]
+        rest = [g for g in _after(perm, fold_of, fold) if fold_of[g] != fold]
+        val = set(rest[:n_val])
+        if len(rest) - len(val) < 1:
+            raise ValueError(f"fold {fold}: {len(test)} test and {len(val)} validation {scheme} group(s) "
+                             f"leave none of the {len(groups)} to train (fewer split.folds or split.val_groups)")
+        labels = np.where(keys.isin(test), "test", np.where(keys.isin(val), "val", "train"))
+        view = segments.assign(split=labels)
+        check_no_leak(view, scheme)
+        frames.append(pd.DataFrame({"segment_id": segments["segment_id"].astype(str).to_numpy(), "fold": fold,
+                                    "split": labels}))
+    return pd.concat(frames, ignore_index=True)[FOLD_COLUMNS]
+
+
+def _after(perm: np.ndarray, fold_of: dict, fold: int) -> list:
+    """The groups in shuffled order, starting after the last group of ``fold`` (wrapping around)."""
+    last = max(i for i, g in enumerate(perm) if fold_of[g] == fold)
+    return list(perm[last + 1:]) + list(perm[: last + 1])
+
+
+def fold_tested(folds: pd.DataFrame) -> pd.Series:
+    """segment_id -> the fold whose test part holds it."""
+    test = folds[folds["split"] == "test"]
+    return pd.Series(test["fold"].to_numpy(), index=test["segment_id"].to_numpy(), name="fold")
+
+
+def fold_view(segments: pd.DataFrame, folds: pd.DataFrame, fold: int, source="folds") -> pd.DataFrame:
+    """The segments with the ``split`` column of one fold (what training, tokenizers and fusion see)."""
+    part = folds.loc[folds["fold"] == int(fold), ["segment_id", "split"]]
+    if part.empty:
+        raise DataError(source, f"no fold {fold} (folds: {sorted(folds['fold'].unique().tolist())})")
+    view = segments.drop(columns=[c for c in ("split",) if c in segments.columns])
+    view = view.merge(part, on="segment_id", how="left", validate="one_to_one")
+    if view["split"].isna().any():
+        missing = view.loc[view["split"].isna(), "segment_id"].iloc[0]
+        raise DataError(source, f"segment {missing!r} has no split in fold {fold}")
+    return view

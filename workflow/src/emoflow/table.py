@@ -22,8 +22,9 @@ DECIMALS = 4  # the CSV's fixed decimals: byte-identical reruns
 def table_columns(with_oracle: bool) -> list[str]:
     cols = ["setting", *METRICS, "n_test", "paper_accuracy", "paper_f1"]
     if with_oracle:
-        cols += ["oracle_accuracy", "oracle_f1_macro"]
-    return cols + [f"{m}_std" for m in METRICS] + ["n_seeds", "majority_accuracy"]
+        cols += ["oracle_accuracy", "oracle_f1_macro", "oracle_expected_accuracy"]
+    cols += [f"{m}_std" for m in METRICS] + ["n_seeds", "majority_accuracy"]
+    return cols + [f"{m}_fold_std" for m in METRICS] + ["n_folds"]
 
 
 def by_setting(documents: Sequence[tuple[str, dict]]) -> tuple[dict[str, dict], dict[str, str]]:
@@ -86,13 +87,18 @@ def build_table(
                 raise DataError(oracle_source, f"no accuracy/f1_macro for setting '{sid}'")
             row["oracle_accuracy"] = float(o["accuracy"])
             row["oracle_f1_macro"] = float(o["f1_macro"])
+            row["oracle_expected_accuracy"] = float(o.get("expected_accuracy", np.nan))
         row.update(stds)
         row["n_seeds"] = int(m.get("n_seeds", len(m.get("per_seed", {})) or 1))
         maj = m.get("majority")
         row["majority_accuracy"] = float(maj["accuracy"]) if maj else np.nan
+        spread = m.get("fold_spread", {})
+        for k in METRICS:
+            row[f"{k}_fold_std"] = float(spread[k]["std"]) if k in spread else np.nan
+        row["n_folds"] = int(m.get("n_folds", 1))
         rows.append(row)
     table = pd.DataFrame(rows, columns=table_columns(oracle is not None))
-    return table.astype({"n_test": "int64", "n_seeds": "int64"})
+    return table.astype({"n_test": "int64", "n_seeds": "int64", "n_folds": "int64"})
 
 
 def per_class_f1(metrics: Mapping[str, dict]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:

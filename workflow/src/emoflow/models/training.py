@@ -473,8 +473,9 @@ def _log_accuracy(table: pd.DataFrame) -> None:
 
 
 def train(adapter: "Adapter", segments: pd.DataFrame, inputs: dict, settings: TrainSettings,
-          seed: int) -> TrainResult:
-    """Train ``adapter``'s model on ``segments`` (checked by ``check_segments``) and predict val/test.
+          seed: int, fold: int) -> TrainResult:
+    """Train ``adapter``'s model on ``segments`` (one fold's view, checked by ``check_segments``) and
+    predict its validation and test rows.
 
     ``inputs`` is what the adapter's ``read_inputs`` returned.
     """
@@ -494,12 +495,13 @@ def train(adapter: "Adapter", segments: pd.DataFrame, inputs: dict, settings: Tr
     log.info("training took %.1f s", time.perf_counter() - t0)
 
     eval_pos, probs, prior = _predict_eval(segments, setup, device, max(settings.batch_size, 64), modality)
-    table = prediction_table(seed, segments.iloc[eval_pos], probs)
+    table = prediction_table(seed, segments.iloc[eval_pos], probs, fold=fold)
     _log_accuracy(table)
     config = {
         **setup.config,
         "modality": modality,
         "seed": int(seed),
+        "fold": int(fold),
         "device": str(device),
         "torch_version": torch.__version__,
         "best_epoch": result.best_epoch,
