@@ -112,7 +112,8 @@ def test_cp949_and_empty_transcripts_are_read(corrupted):
     assert seg.loc[ids["cp949"], "text"] == " ".join(korean.split())
     assert seg.loc[ids["empty_txt"], "text"] == ""
     qc = pd.read_csv(wd / "results/qc/features.tsv", sep="\t", keep_default_na=False)
-    assert "empty_transcript" in set(qc.loc[qc.modality == "text", "reason"])
+    for k in (0, 1):  # one text QC table per fold (its tokenizer is the fold's)
+        assert "empty_transcript" in set(qc.loc[qc.modality == f"text/fold{k}", "reason"])
 
 
 def test_broken_wavs_are_reported_not_fatal(corrupted):
@@ -136,7 +137,7 @@ def test_bio_defects_are_counted(corrupted):
     assert (bio.loc[f3, "temp_ok"]).all(), "only the EDA file lost its tags"
     assert "clock_backwards" in set(bio["temp_reason"])
     qc = pd.read_csv(wd / "results/qc/features.tsv", sep="\t", keep_default_na=False)
-    for modality in ("ecg", "eda", "temp", "audio", "text"):
+    for modality in ("ecg", "eda", "temp", "audio", "text/fold0", "text/fold1"):
         rows = qc[(qc.modality == modality) & (qc.status != "note")]
         assert rows.n_segments.sum() == len(seg), f"{modality}: counts do not cover every segment"
 

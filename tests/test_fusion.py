@@ -13,6 +13,7 @@ from emoflow.constants import EMOTIONS, PROB_COLUMNS
 from emoflow.errors import DataError
 from emoflow.fusion import (
     apply_temperature,
+    choose_method,
     fit_temperature,
     fit_weights,
     fuse,
@@ -612,3 +613,28 @@ def test_missing_input_file_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="audio.parquet"):
         run_setting([str(tmp_path / "audio.parquet")], ["audio"], "mean", 0, "audio",
                     tmp_path / "p.parquet", tmp_path / "m.json")
+
+
+def test_auto_picks_on_validation_and_never_falls_below_the_best_member():
+    """One informative modality, one that is right on validation but noise on test: auto judges on
+    validation only; with a useless partner it keeps the informative member alone."""
+    rng = np.random.default_rng(31)
+    tables = scenario(rng, 150, 150, informative="audio")
+    chosen, scores = choose_method(tables, 0)
+    assert set(scores) == {"mean", "product", "weighted", "stacking", "only:audio", "only:text"}
+    assert scores[chosen] == max(scores.values()) >= scores["only:audio"]
+    res = run_setting_tables_method(tables, "auto")
+    assert res.metrics["chosen"] == chosen and res.metrics["method"] == "auto"
+    assert set(res.metrics["candidates_val_f1_macro"]) == set(scores)
+    # the test rows never enter the choice: poison them and nothing about the choice changes
+    poisoned = {m: t.copy() for m, t in tables.items()}
+    test = poisoned["text"]["split"] == "test"
+    poisoned["text"].loc[test, PROB_COLUMNS] = peaked(
+        poisoned["text"].loc[test, "emotion"].map(EMOTIONS.index).to_numpy(), 0.99)
+    assert choose_method(poisoned, 0) == (chosen, scores)
+
+
+def run_setting_tables_method(tables, method):
+    from emoflow.fusion import run_setting as fuse_one_fold
+
+    return fuse_one_fold(tables, {m: m for m in tables}, "audio+text", method, 0, 0)

@@ -31,7 +31,8 @@ def main(smk):
         parts = [str(p) for p in getattr(smk.input, m)]
         sources[m] = ", ".join(parts)
         tables[m] = combine_seeds({p: read_predictions(p) for p in parts}, sources[m])
-    prior = training_prior(smk.input.segments, smk.input.folds, fold) if method == "product" else None
+    needs_prior = method in ("product", fusion.AUTO)
+    prior = training_prior(smk.input.segments, smk.input.folds, fold) if needs_prior else None
     result = fusion.run_setting(tables, sources, smk.wildcards.setting, method, int(smk.params.seed), fold,
                                 calibrate=bool(smk.params.calibrate), prior=prior)
     write_parquet(result.predictions, smk.output.predictions)

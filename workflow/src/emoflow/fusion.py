@@ -507,6 +507,43 @@ def _log_result(result: dict, what: str) -> None:
     )
 
 
+AUTO = "auto"
+
+
+def _val_f1(fused: pd.DataFrame) -> float:
+    """Macro F1 on the validation rows, mean over the model seeds (what ``auto`` compares)."""
+    val = fused[fused["split"] == "val"]
+    scores = [mt.f1_macro(rows["emotion"], rows["pred"]) for _, rows in val.groupby("seed", sort=True)]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def choose_method(tables: Mapping[str, pd.DataFrame], seed: int, *, sources=None, calibrate: bool = False,
+                  prior: np.ndarray | None = None) -> tuple[str, dict[str, float]]:
+    """``fusion.method: auto``: the candidate with the best validation macro F1 (mean over seeds).
+
+    Candidates: every fusion method and every single member of the setting (``only:<modality>``), so a
+    fused setting is never worse on validation than its best member; ties go to the earlier candidate
+    (methods in ``METHODS`` order, then members). The fitted methods (calibration, weights, stacker) are
+    fitted on the same validation rows they are judged on, which favours them a little: the choice
+    stays on validation data, never the test rows.
+    """
+    mods = list(tables)
+    if len(mods) == 1:
+        return METHODS[0], {}
+    scores = {}
+    for method in METHODS:
+        fused, _ = fuse_details(tables, method, seed, sources=sources, keep_val=True, calibrate=calibrate,
+                                prior=prior)
+        scores[method] = _val_f1(fused)
+    for m in mods:
+        fused, _ = fuse_details({m: tables[m]}, "mean", seed, sources=sources, keep_val=True, calibrate=calibrate)
+        scores[f"only:{m}"] = _val_f1(fused)
+    best = max(scores, key=lambda k: (scores[k], -list(scores).index(k)))
+    log.info("auto fusion: validation macro F1 %s -> %s",
+             ", ".join(f"{k}={v:.4f}" for k, v in scores.items()), best)
+    return best, scores
+
+
 def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], setting: str, method: str,
                 seed: int, fold: int, *, calibrate: bool = False, prior: np.ndarray | None = None) -> SettingResult:
     """Fuse one setting's modalities in one fold (``tables``: modality -> that fold's prediction rows,
@@ -517,11 +554,16 @@ def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], 
                  sorted(t["seed"].unique().tolist()), t["split"].value_counts().to_dict())
     if prior is not None:
         log.info("training prior: %s", ", ".join(f"{e}={p:.3f}" for e, p in zip(EMOTIONS, prior)))
-    fused, fits = fuse_details(tables, method, seed, sources=sources, keep_val=True, calibrate=calibrate,
-                               prior=prior)
+    chosen, candidates = method, None
+    if method == AUTO:
+        chosen, candidates = choose_method(tables, seed, sources=sources, calibrate=calibrate, prior=prior)
+    used = {chosen.split(":", 1)[1]: tables[chosen.split(":", 1)[1]]} if chosen.startswith("only:") else tables
+    fused, fits = fuse_details(used, "mean" if chosen.startswith("only:") else chosen, seed, sources=sources,
+                               keep_val=True, calibrate=calibrate, prior=prior)
     fused.insert(1, "fold", np.int64(fold))
     result = setting_metrics(fused, fits, setting, method, list(tables))
-    result.update({"calibrate": bool(calibrate), "fold": int(fold)})
+    result.update({"calibrate": bool(calibrate), "fold": int(fold), "chosen": chosen,
+                   "candidates_val_f1_macro": candidates})
     _log_result(result, f"fold {fold}")
     return SettingResult(fused, result)
 
@@ -541,7 +583,8 @@ def pool_folds(folds: Sequence[SettingResult]) -> SettingResult:
     fits = [fit for f in folds for fit in (f.metrics["per_seed"][s]["fusion"] for s in f.metrics["per_seed"])]
     result = setting_metrics(pooled, [], first["setting"], first["method"], first["modalities"])
     per_fold = {str(f.metrics["fold"]): {**{k: f.metrics[k] for k in mt.SUMMARY_METRICS},
-                                         "n_test": f.metrics["n_test"], "fits": [
+                                         "n_test": f.metrics["n_test"], "chosen": f.metrics.get("chosen"),
+                                         "fits": [
                                              f.metrics["per_seed"][s]["fusion"] for s in f.metrics["per_seed"]]}
                 for f in folds}
     result.update({
