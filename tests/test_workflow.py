@@ -163,7 +163,8 @@ def test_clean_rerun_is_byte_identical_and_seed_matters(tiny_run, tmp_path):
 
 def test_interrupted_training_resumes_to_the_same_table(tiny_run, tmp_path):
     wd = copy_workflow(tmp_path / "interrupt")
-    cmd = [sys.executable, "-m", "snakemake", "results/table1.csv", "--cores", "1", *TINY]
+    target = "results/fusion/bio/metrics.json"  # the bio setting: training, fusion and pooling, fewer jobs
+    cmd = [sys.executable, "-m", "snakemake", target, "--cores", "1", *TINY]
     proc = subprocess.Popen(cmd, cwd=wd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 600
@@ -180,11 +181,11 @@ def test_interrupted_training_resumes_to_the_same_table(tiny_run, tmp_path):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert not (wd / "results/table1.csv").exists()
+    assert not (wd / target).exists()
     # a killed snakemake leaves its lock behind; --unlock is the documented recovery
-    snakemake(wd, "results/table1.csv", "--unlock", "--cores", "1", *TINY)
-    snakemake(wd, "results/table1.csv", "--cores", "2", *TINY)
-    assert (wd / "results/table1.csv").read_bytes() == (tiny_run / "results/table1.csv").read_bytes()
+    snakemake(wd, target, "--unlock", "--cores", "1", *TINY)
+    snakemake(wd, target, "--cores", "2", *TINY)
+    assert (wd / target).read_bytes() == (tiny_run / target).read_bytes()
 
 
 def test_a_copy_of_the_synthetic_data_gives_the_same_index(tiny_run, tmp_path):

@@ -118,8 +118,8 @@ def per_class_f1(metrics: Mapping[str, dict]) -> tuple[dict[str, list[float]], d
 
 
 def per_class_f1_title(table: pd.DataFrame) -> str:
-    n_seeds = int(table["n_seeds"].max())
-    title = "Per-class F1 on the test split"
+    n_seeds, n_folds = int(table["n_seeds"].max()), int(table["n_folds"].max())
+    title = f"Per-class F1, {n_folds} folds pooled" if n_folds > 1 else "Per-class F1 on the test split"
     if n_seeds > 1:
         title += f" (mean \u00b1 std over {n_seeds} seeds)"
     return title
