@@ -33,8 +33,9 @@ def bootstrap(smk) -> tuple[pd.DataFrame, pd.DataFrame]:
     counts = uncertainty.resample_counts(n_groups, int(ev["bootstrap"]), int(ev["seed"]))
     runtime.log.info("bootstrap: %d replicates over %d dialogues of the test split, seed %d", len(counts),
                      n_groups, int(ev["seed"]))
-    ci = uncertainty.intervals(scored, counts, float(ev["level"]))
-    comparisons = uncertainty.compare(scored, COMPARISONS, COMPARISON_METRICS, counts, float(ev["level"]))
+    reps = uncertainty.replicates(scored, counts)  # one set of replicate scores for both tables
+    ci = uncertainty.intervals(scored, counts, float(ev["level"]), reps)
+    comparisons = uncertainty.compare(scored, COMPARISONS, COMPARISON_METRICS, counts, float(ev["level"]), reps)
     return ci, table.labelled(comparisons)
 
 

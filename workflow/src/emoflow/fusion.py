@@ -517,6 +517,27 @@ def _val_f1(fused: pd.DataFrame) -> float:
     return float(np.mean(scores)) if scores else float("nan")
 
 
+def _fuse_candidate(tables, name: str, seed: int, **kw) -> tuple[pd.DataFrame, list[dict]]:
+    """A fusion method, or ``only:<modality>``: that member alone (its calibrated probabilities)."""
+    if name.startswith("only:"):
+        m = name.split(":", 1)[1]
+        return fuse_details({m: tables[m]}, "mean", seed, keep_val=True, **{**kw, "prior": None})
+    return fuse_details(tables, name, seed, keep_val=True, **kw)
+
+
+def _candidate_runs(tables, seed: int, **kw) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
+    names = list(METHODS) + [f"only:{m}" for m in tables] if len(tables) > 1 else [METHODS[0]]
+    return {name: _fuse_candidate(tables, name, seed, **kw) for name in names}
+
+
+def _best(runs: dict) -> tuple[str, dict[str, float]]:
+    scores = {name: _val_f1(fused) for name, (fused, _) in runs.items()}
+    best = max(scores, key=lambda k: (scores[k], -list(scores).index(k)))
+    log.info("auto fusion: validation macro F1 %s -> %s",
+             ", ".join(f"{k}={v:.4f}" for k, v in scores.items()), best)
+    return best, scores
+
+
 def choose_method(tables: Mapping[str, pd.DataFrame], seed: int, *, sources=None, calibrate: bool = False,
                   prior: np.ndarray | None = None) -> tuple[str, dict[str, float]]:
     """``fusion.method: auto``: the candidate with the best validation macro F1 (mean over seeds).
@@ -527,21 +548,9 @@ def choose_method(tables: Mapping[str, pd.DataFrame], seed: int, *, sources=None
     fitted on the same validation rows they are judged on, which favours them a little: the choice
     stays on validation data, never the test rows.
     """
-    mods = list(tables)
-    if len(mods) == 1:
+    if len(tables) == 1:
         return METHODS[0], {}
-    scores = {}
-    for method in METHODS:
-        fused, _ = fuse_details(tables, method, seed, sources=sources, keep_val=True, calibrate=calibrate,
-                                prior=prior)
-        scores[method] = _val_f1(fused)
-    for m in mods:
-        fused, _ = fuse_details({m: tables[m]}, "mean", seed, sources=sources, keep_val=True, calibrate=calibrate)
-        scores[f"only:{m}"] = _val_f1(fused)
-    best = max(scores, key=lambda k: (scores[k], -list(scores).index(k)))
-    log.info("auto fusion: validation macro F1 %s -> %s",
-             ", ".join(f"{k}={v:.4f}" for k, v in scores.items()), best)
-    return best, scores
+    return _best(_candidate_runs(tables, seed, sources=sources, calibrate=calibrate, prior=prior))
 
 
 def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], setting: str, method: str,
@@ -554,12 +563,14 @@ def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], 
                  sorted(t["seed"].unique().tolist()), t["split"].value_counts().to_dict())
     if prior is not None:
         log.info("training prior: %s", ", ".join(f"{e}={p:.3f}" for e, p in zip(EMOTIONS, prior)))
-    chosen, candidates = method, None
-    if method == AUTO:
-        chosen, candidates = choose_method(tables, seed, sources=sources, calibrate=calibrate, prior=prior)
-    used = {chosen.split(":", 1)[1]: tables[chosen.split(":", 1)[1]]} if chosen.startswith("only:") else tables
-    fused, fits = fuse_details(used, "mean" if chosen.startswith("only:") else chosen, seed, sources=sources,
-                               keep_val=True, calibrate=calibrate, prior=prior)
+    kw = {"sources": sources, "calibrate": calibrate, "prior": prior}
+    if method == AUTO and len(tables) > 1:
+        runs = _candidate_runs(tables, seed, **kw)  # each candidate fused once, the winner kept
+        chosen, candidates = _best(runs)
+        fused, fits = runs[chosen]
+    else:
+        chosen, candidates = (METHODS[0] if method == AUTO else method), ({} if method == AUTO else None)
+        fused, fits = _fuse_candidate(tables, chosen, seed, **kw)
     fused.insert(1, "fold", np.int64(fold))
     result = setting_metrics(fused, fits, setting, method, list(tables))
     result.update({"calibrate": bool(calibrate), "fold": int(fold), "chosen": chosen,
@@ -580,19 +591,21 @@ def pool_folds(folds: Sequence[SettingResult]) -> SettingResult:
     dup = pooled[pooled["split"] == "test"].duplicated(["seed", "segment_id"])
     if dup.any():
         raise DataError(first["setting"], f"{int(dup.sum())} utterance(s) tested in more than one fold")
-    fits = [fit for f in folds for fit in (f.metrics["per_seed"][s]["fusion"] for s in f.metrics["per_seed"])]
     result = setting_metrics(pooled, [], first["setting"], first["method"], first["modalities"])
-    per_fold = {str(f.metrics["fold"]): {**{k: f.metrics[k] for k in mt.SUMMARY_METRICS},
-                                         "n_test": f.metrics["n_test"], "chosen": f.metrics.get("chosen"),
-                                         "fits": [
-                                             f.metrics["per_seed"][s]["fusion"] for s in f.metrics["per_seed"]]}
-                for f in folds}
+    per_fold = {
+        str(f.metrics["fold"]): {
+            **{k: f.metrics[k] for k in mt.SUMMARY_METRICS},
+            "n_test": f.metrics["n_test"],
+            "chosen": f.metrics.get("chosen"),
+            "fits": [seed_scores["fusion"] for seed_scores in f.metrics["per_seed"].values()],
+        }
+        for f in folds
+    }
     result.update({
         "calibrate": first["calibrate"],
         "n_folds": len(folds),
         "per_fold": per_fold,
         "fold_spread": {k: mt.mean_std([pf[k] for pf in per_fold.values()]) for k in mt.SUMMARY_METRICS},
-        "n_fits": len(fits),
     })
     _log_result(result, "pooled")
     return SettingResult(pooled, result)

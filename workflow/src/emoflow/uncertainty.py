@@ -102,24 +102,26 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     return adjusted
 
 
-def _aligned(scored: dict[str, Scored]) -> list[str]:
+def replicates(scored: dict[str, Scored], counts: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """Every setting's metrics on the same replicates (``counts``); the settings must share dialogues
+    and seeds. Compute once, pass to ``intervals`` and ``compare``."""
     groups = {tuple(s.groups) for s in scored.values()}
     seeds = {tuple(s.seeds) for s in scored.values()}
     if len(groups) != 1 or len(seeds) != 1:
         raise DataError(", ".join(scored), "settings are scored on different dialogues or seeds")
-    return list(next(iter(groups)))
+    return {setting: s.replicate_scores(counts) for setting, s in scored.items()}
 
 
-def intervals(scored: dict[str, Scored], counts: np.ndarray, level: float) -> pd.DataFrame:
+def intervals(scored: dict[str, Scored], counts: np.ndarray, level: float, reps: dict | None = None) -> pd.DataFrame:
     """One row per setting: each metric's observed value and its ``level`` interval."""
-    _aligned(scored)
+    reps = replicates(scored, counts) if reps is None else reps
     rows = []
     for setting, s in scored.items():
-        reps, obs = s.replicate_scores(counts), s.observed()
+        obs = s.observed()
         row = {"setting": setting}
         for m in SUMMARY_METRICS:
             row[m] = obs[m]
-            row[f"{m}_ci_low"], row[f"{m}_ci_high"] = percentile_interval(reps[m], level)
+            row[f"{m}_ci_low"], row[f"{m}_ci_high"] = percentile_interval(reps[setting][m], level)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -128,11 +130,10 @@ COMPARISON_COLUMNS = ["setting_a", "setting_b", "metric", "difference", "ci_low"
 
 
 def compare(scored: dict[str, Scored], pairs: Sequence[tuple[str, str]], metrics: Sequence[str],
-            counts: np.ndarray, level: float) -> pd.DataFrame:
+            counts: np.ndarray, level: float, reps: dict | None = None) -> pd.DataFrame:
     """Paired differences a - b on the same replicates, with intervals, p-values and Holm's adjustment."""
-    _aligned(scored)
-    reps = {s: scored[s].replicate_scores(counts) for s in {x for pair in pairs for x in pair}}
-    obs = {s: scored[s].observed() for s in reps}
+    reps = replicates(scored, counts) if reps is None else reps
+    obs = {s: scored[s].observed() for s in {x for pair in pairs for x in pair}}
     rows = []
     for a, b in pairs:
         for m in metrics:
