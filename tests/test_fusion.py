@@ -634,6 +634,46 @@ def test_auto_picks_on_validation_and_never_falls_below_the_best_member():
     assert choose_method(poisoned, 0) == (chosen, scores)
 
 
+def test_auto_scores_are_cross_fitted_on_validation_dialogues():
+    """Two pure-noise modalities: a stacker judged on the rows it was fitted on looks better than
+    chance; cross-fitted (each part of the validation dialogues predicted by a fit on the others) it
+    does not, and no fit ever sees the rows it scores."""
+    from emoflow.fusion import (
+        _fuse_candidate,
+        _val_f1,
+        crossfit_parts,
+        crossfit_predictions,
+        crossfit_val_f1,
+        dialogue_of,
+    )
+
+    rng = np.random.default_rng(5)
+    n_val, n_test = 210, 10
+    y = rng.integers(0, K, n_val + n_test)
+    ids = [f"Sess01_d{i // 7:02d}_{i:04d}" for i in range(n_val + n_test)]  # dialogues of 7 utterances
+    splits = ["val"] * n_val + ["test"] * n_test
+    labels = [EMOTIONS[i] for i in y]
+    tables = {m: table(ids, splits, labels, noise(n_val + n_test, rng)) for m in ("audio", "text")}
+    parts = crossfit_parts(tables)
+    assert len(parts) == 5 and set().union(*parts) == set(dialogue_of(pd.Series(ids[:n_val])))
+    assert all(not (a & b) for i, a in enumerate(parts) for b in parts[i + 1:])
+    in_sample = _val_f1(_fuse_candidate(tables, "stacking", 0)[0])
+    crossfit = crossfit_val_f1(tables, "stacking", 0, parts)
+    chance = crossfit_val_f1({"audio": tables["audio"]}, "mean", 0, parts)
+    assert in_sample > crossfit + 0.03, (in_sample, crossfit)
+    assert crossfit < chance + 0.08
+    # a part's rows never reach its own fit: poisoning its labels leaves its predictions as they were
+    poisoned = {m: t.copy() for m, t in tables.items()}
+    in_part = dialogue_of(poisoned["audio"]["segment_id"]).isin(parts[0]).to_numpy()
+    for t in poisoned.values():
+        t.loc[in_part, "emotion"] = "fear"
+    before = crossfit_predictions(tables, "stacking", 0, parts).set_index("segment_id")["pred"]
+    after = crossfit_predictions(poisoned, "stacking", 0, parts).set_index("segment_id")["pred"]
+    part_ids = [i for i, inside in zip(ids, in_part) if inside]
+    assert (before.loc[part_ids] == after.loc[part_ids]).all()
+    assert (before.drop(part_ids) != after.drop(part_ids)).any()  # the other parts' fits did see them
+
+
 def run_setting_tables_method(tables, method):
     from emoflow.fusion import run_setting as fuse_one_fold
 

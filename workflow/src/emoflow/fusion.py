@@ -510,11 +510,29 @@ def _log_result(result: dict, what: str) -> None:
 AUTO = "auto"
 
 
+CROSSFIT_FOLDS = 5
+
+
 def _val_f1(fused: pd.DataFrame) -> float:
     """Macro F1 on the validation rows, mean over the model seeds (what ``auto`` compares)."""
     val = fused[fused["split"] == "val"]
     scores = [mt.f1_macro(rows["emotion"], rows["pred"]) for _, rows in val.groupby("seed", sort=True)]
     return float(np.mean(scores)) if scores else float("nan")
+
+
+def dialogue_of(segment_ids: pd.Series) -> pd.Series:
+    """The dialogue of each utterance: the first two fields of its id (``Sess01_script01_M001`` and
+    KEMDy20's ``Sess01_script01_User002M_014`` both give ``Sess01_script01``)."""
+    return segment_ids.astype(str).str.split("_", n=2).str[:2].str.join("_")
+
+
+def crossfit_parts(tables: Mapping[str, pd.DataFrame], n_parts: int = CROSSFIT_FOLDS) -> list[set[str]]:
+    """The validation dialogues dealt into at most ``n_parts`` parts (sorted, round robin): each part's
+    rows are scored by a fit on the other parts. Fewer than two dialogues: no parts (``[]``)."""
+    first = next(iter(tables.values()))
+    dialogues = sorted(dialogue_of(first.loc[first["split"] == "val", "segment_id"]).unique())
+    k = min(n_parts, len(dialogues))
+    return [set(dialogues[i::k]) for i in range(k)] if k >= 2 else []
 
 
 def _fuse_candidate(tables, name: str, seed: int, **kw) -> tuple[pd.DataFrame, list[dict]]:
@@ -525,15 +543,55 @@ def _fuse_candidate(tables, name: str, seed: int, **kw) -> tuple[pd.DataFrame, l
     return fuse_details(tables, name, seed, keep_val=True, **kw)
 
 
+def _held_out_part(tables, part: set[str]) -> dict[str, pd.DataFrame]:
+    """The validation rows only, with the rows of the dialogues in ``part`` posing as test rows."""
+    out = {}
+    for m, t in tables.items():
+        val = t[t["split"] == "val"].copy()
+        val.loc[dialogue_of(val["segment_id"]).isin(part).to_numpy(), "split"] = "test"
+        out[m] = val
+    return out
+
+
+def crossfit_predictions(tables, name: str, seed: int, parts: list[set[str]], **kw) -> pd.DataFrame | None:
+    """A candidate's predictions for the validation rows, each part of the validation dialogues predicted
+    by fits (temperatures, weights, stacker) on the other parts only (split ``val``). None when a fit is
+    impossible on some part (e.g. a single class left), logged."""
+    preds = []
+    for part in parts:
+        try:
+            fused, _ = _fuse_candidate(_held_out_part(tables, part), name, seed, **kw)
+        except DataError as exc:
+            log.info("auto fusion: %s cannot be cross-fitted (%s); not a candidate", name, exc)
+            return None
+        preds.append(fused[fused["split"] == "test"].assign(split="val"))
+    return pd.concat(preds, ignore_index=True)
+
+
+def crossfit_val_f1(tables, name: str, seed: int, parts: list[set[str]], **kw) -> float:
+    """Macro F1 of the cross-fitted validation predictions (mean over model seeds); NaN when impossible."""
+    preds = crossfit_predictions(tables, name, seed, parts, **kw)
+    return float("nan") if preds is None else _val_f1(preds)
+
+
 def _candidate_runs(tables, seed: int, **kw) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
     names = list(METHODS) + [f"only:{m}" for m in tables] if len(tables) > 1 else [METHODS[0]]
     return {name: _fuse_candidate(tables, name, seed, **kw) for name in names}
 
 
-def _best(runs: dict) -> tuple[str, dict[str, float]]:
-    scores = {name: _val_f1(fused) for name, (fused, _) in runs.items()}
-    best = max(scores, key=lambda k: (scores[k], -list(scores).index(k)))
-    log.info("auto fusion: validation macro F1 %s -> %s",
+def _best(tables, runs: dict, seed: int, **kw) -> tuple[str, dict[str, float]]:
+    parts = crossfit_parts(tables)
+    if parts:
+        scores = {name: crossfit_val_f1(tables, name, seed, parts, **kw) for name in runs}
+        how = f"cross-fitted over {len(parts)} parts of the validation dialogues"
+    else:
+        scores = {name: _val_f1(fused) for name, (fused, _) in runs.items()}
+        how = "in-sample (fewer than two validation dialogues to cross-fit)"
+    ranked = {k: v for k, v in scores.items() if np.isfinite(v)}
+    if not ranked:
+        raise DataError(", ".join(tables), f"no fusion candidate could be scored ({how})")
+    best = max(ranked, key=lambda k: (ranked[k], -list(scores).index(k)))
+    log.info("auto fusion, validation macro F1 %s: %s -> %s", how,
              ", ".join(f"{k}={v:.4f}" for k, v in scores.items()), best)
     return best, scores
 
@@ -544,13 +602,20 @@ def choose_method(tables: Mapping[str, pd.DataFrame], seed: int, *, sources=None
 
     Candidates: every fusion method and every single member of the setting (``only:<modality>``), so a
     fused setting is never worse on validation than its best member; ties go to the earlier candidate
-    (methods in ``METHODS`` order, then members). The fitted methods (calibration, weights, stacker) are
-    fitted on the same validation rows they are judged on, which favours them a little: the choice
-    stays on validation data, never the test rows.
+    (methods in ``METHODS`` order, then members). The scores are **cross-fitted** (``crossfit_val_f1``):
+    the validation dialogues are dealt into up to ``CROSSFIT_FOLDS`` parts and each part is predicted
+    by fits (temperatures, weights, stacker) on the others, so a method with more fitted parameters is
+    not favoured by judging it on the rows it was fitted on. The winner is then refitted on all the
+    validation rows for the test rows. The choice never sees the test rows.
     """
     if len(tables) == 1:
         return METHODS[0], {}
-    return _best(_candidate_runs(tables, seed, sources=sources, calibrate=calibrate, prior=prior))
+    kw = {"sources": sources, "calibrate": calibrate, "prior": prior}
+    return _best(tables, _candidate_runs(tables, seed, **kw), seed, **kw)
+
+
+def _finite_or_none(scores: dict | None) -> dict | None:
+    return None if scores is None else {k: (float(v) if np.isfinite(v) else None) for k, v in scores.items()}
 
 
 def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], setting: str, method: str,
@@ -565,8 +630,8 @@ def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], 
         log.info("training prior: %s", ", ".join(f"{e}={p:.3f}" for e, p in zip(EMOTIONS, prior)))
     kw = {"sources": sources, "calibrate": calibrate, "prior": prior}
     if method == AUTO and len(tables) > 1:
-        runs = _candidate_runs(tables, seed, **kw)  # each candidate fused once, the winner kept
-        chosen, candidates = _best(runs)
+        runs = _candidate_runs(tables, seed, **kw)  # each candidate fitted on all validation rows once
+        chosen, candidates = _best(tables, runs, seed, **kw)
         fused, fits = runs[chosen]
     else:
         chosen, candidates = (METHODS[0] if method == AUTO else method), ({} if method == AUTO else None)
@@ -574,7 +639,7 @@ def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], 
     fused.insert(1, "fold", np.int64(fold))
     result = setting_metrics(fused, fits, setting, method, list(tables))
     result.update({"calibrate": bool(calibrate), "fold": int(fold), "chosen": chosen,
-                   "candidates_val_f1_macro": candidates})
+                   "candidates_val_f1_macro": _finite_or_none(candidates)})
     _log_result(result, f"fold {fold}")
     return SettingResult(fused, result)
 
