@@ -574,26 +574,26 @@ def crossfit_val_f1(tables, name: str, seed: int, parts: list[set[str]], **kw) -
     return float("nan") if preds is None else _val_f1(preds)
 
 
-def _candidate_runs(tables, seed: int, **kw) -> dict[str, tuple[pd.DataFrame, list[dict]]]:
-    names = list(METHODS) + [f"only:{m}" for m in tables] if len(tables) > 1 else [METHODS[0]]
-    return {name: _fuse_candidate(tables, name, seed, **kw) for name in names}
-
-
-def _best(tables, runs: dict, seed: int, **kw) -> tuple[str, dict[str, float]]:
-    parts = crossfit_parts(tables)
+def _select(tables, seed: int, **kw) -> tuple[str, dict[str, float], tuple[pd.DataFrame, list[dict]]]:
+    """The best candidate, every candidate's score, and the winner fitted on all validation rows. Scores are
+    cross-fitted when the validation rows hold two dialogues or more, so only the winner is fitted on all of
+    them; otherwise every candidate is fitted once and scored in-sample."""
+    names = list(METHODS) + [f"only:{m}" for m in tables]
+    parts, runs = crossfit_parts(tables), {}
     if parts:
-        scores = {name: crossfit_val_f1(tables, name, seed, parts, **kw) for name in runs}
+        scores = {name: crossfit_val_f1(tables, name, seed, parts, **kw) for name in names}
         how = f"cross-fitted over {len(parts)} parts of the validation dialogues"
     else:
+        runs = {name: _fuse_candidate(tables, name, seed, **kw) for name in names}
         scores = {name: _val_f1(fused) for name, (fused, _) in runs.items()}
         how = "in-sample (fewer than two validation dialogues to cross-fit)"
     ranked = {k: v for k, v in scores.items() if np.isfinite(v)}
     if not ranked:
         raise DataError(", ".join(tables), f"no fusion candidate could be scored ({how})")
-    best = max(ranked, key=lambda k: (ranked[k], -list(scores).index(k)))
+    best = max(ranked, key=lambda k: (ranked[k], -names.index(k)))
     log.info("auto fusion, validation macro F1 %s: %s -> %s", how,
              ", ".join(f"{k}={v:.4f}" for k, v in scores.items()), best)
-    return best, scores
+    return best, scores, runs[best] if runs else _fuse_candidate(tables, best, seed, **kw)
 
 
 def choose_method(tables: Mapping[str, pd.DataFrame], seed: int, *, sources=None, calibrate: bool = False,
@@ -610,8 +610,8 @@ def choose_method(tables: Mapping[str, pd.DataFrame], seed: int, *, sources=None
     """
     if len(tables) == 1:
         return METHODS[0], {}
-    kw = {"sources": sources, "calibrate": calibrate, "prior": prior}
-    return _best(tables, _candidate_runs(tables, seed, **kw), seed, **kw)
+    best, scores, _ = _select(tables, seed, sources=sources, calibrate=calibrate, prior=prior)
+    return best, scores
 
 
 def _finite_or_none(scores: dict | None) -> dict | None:
@@ -630,9 +630,7 @@ def run_setting(tables: Mapping[str, pd.DataFrame], sources: Mapping[str, str], 
         log.info("training prior: %s", ", ".join(f"{e}={p:.3f}" for e, p in zip(EMOTIONS, prior)))
     kw = {"sources": sources, "calibrate": calibrate, "prior": prior}
     if method == AUTO and len(tables) > 1:
-        runs = _candidate_runs(tables, seed, **kw)  # each candidate fitted on all validation rows once
-        chosen, candidates = _best(tables, runs, seed, **kw)
-        fused, fits = runs[chosen]
+        chosen, candidates, (fused, fits) = _select(tables, seed, **kw)
     else:
         chosen, candidates = (METHODS[0] if method == AUTO else method), ({} if method == AUTO else None)
         fused, fits = _fuse_candidate(tables, chosen, seed, **kw)
