@@ -134,7 +134,7 @@ def test_synthetic_affected_segments_are_indexed_normally(data):
 
 
 def test_synthetic_quirk_changes_no_other_byte(data, tmp_path, monkeypatch):
-    monkeypatch.setattr(synth, "_unused_field_text", lambda annots, seed: [])
+    monkeypatch.setattr(synth.quirks, "unused_field_text", lambda seed, files, fields: [])
     synth.generate(tmp_path / "KEMDy19", TINY, tmp_path / "manifest.json")
     a, b = _digest(data.base), _digest(tmp_path)
     recorded = data.manifest["quirks"]["unused_field_text"]

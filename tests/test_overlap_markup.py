@@ -126,20 +126,22 @@ def test_missing_text_and_unknown_policy():
         apply_overlap("좋아", "mine")
 
 
-def test_synthetic_transcripts_change_only_in_their_overlap_filler():
-    """The generator's texts: without '+' byte-identical under every policy; the one (X+Y) form it writes,
-    the filler '(그거+그게)', becomes its Y under ``own``."""
-    n_filler = 0
-    for i in range(400):
-        raw = synth.make_text(np.random.default_rng([7, i]), synth.EMOTIONS[i % 7])
+def test_synthetic_overlap_groups_resolve_to_the_transcript():
+    """The generator's transcripts: without a group every overlap policy leaves them to the tag policy; a
+    group it writes (``synth.text.add_overlap``: X the other speaker's last words, Y the speaker's own)
+    gives back the speaker's transcript under ``own`` (with ``u/`` where the own words were unclear)."""
+    from emoflow.synth.text import add_overlap
+
+    for i in range(200):
+        rng = np.random.default_rng([7, i])
+        prev, raw = (synth.make_text(rng, synth.EMOTIONS[(i + k) % 7]) for k in (3, 0))
+        assert "+" not in raw and "(" not in raw
         for policy in TAG_POLICIES:
-            if "+" not in raw:
-                assert clean_text(raw, tag_policy=policy, overlap="own") == markup.clean_transcript(raw, policy)
-            else:
-                n_filler += policy == "strip"
-                want = markup.clean_transcript(raw.replace("(그거+그게)", "그게"), policy)
-                assert clean_text(raw, tag_policy=policy, overlap="own") == " ".join(want.split())
-    assert n_filler  # the generator does write the filler
+            assert clean_text(raw, tag_policy=policy, overlap="own") == markup.clean_transcript(raw, policy)
+        marked = add_overlap(rng, raw, prev if i % 2 else None)
+        own = apply_overlap(marked, "own")
+        assert own == raw or own.replace(" u/", "", 1).replace("u/ ", "", 1) == raw
+        assert apply_overlap(marked, "drop") != marked and "+" not in apply_overlap(marked, "both")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -189,4 +191,5 @@ def test_config_schema_and_rules_pass_the_policy():
     assert entry["enum"] == list(OVERLAP_POLICIES) and entry["default"] == "own"
     assert yaml.safe_load((ROOT / "config.yaml").read_text())["text"]["overlap"] == "own"
     rules = (ROOT / "workflow" / "rules" / "features.smk").read_text()
-    assert rules.count('overlap=config["text"]["overlap"]') == 2  # build_text_backbone and text_features
+    # build_text_backbone, text_features and text_morphemes (the tfidf encoder's tokens)
+    assert rules.count('overlap=config["text"]["overlap"]') == 3

@@ -172,6 +172,13 @@ def test_own_file_label_is_truth_and_listener_differs(data):
 # ----------------------------------------------------------------------------------------------------
 # Bio files
 # ----------------------------------------------------------------------------------------------------
+def r_peaks(val: np.ndarray, fs: int) -> np.ndarray:
+    """R peaks the simple way: maxima above 0.6 mV at least 0.3 s apart (R waves are 1-1.8 mV)."""
+    from scipy.signal import find_peaks
+
+    return find_peaks(val, height=0.6, distance=int(0.3 * fs))[0]
+
+
 def _blocks(elapsed: np.ndarray) -> list[np.ndarray]:
     cut = np.flatnonzero(np.diff(elapsed) < 0) + 1
     return np.split(elapsed, cut)
@@ -193,9 +200,8 @@ def test_ecg_files(data):
                 np.testing.assert_allclose(np.diff(b), 1 / fs, atol=1e-9)
             # the value column is an ECG (R peaks ~1 mV over a flat baseline), not a time axis
             assert np.abs(np.median(val)) < 0.2 and 0.7 < val.max() < 2.5
-            peaks = (val[1:-1] > 0.6) & (val[1:-1] >= val[:-2]) & (val[1:-1] > val[2:])
-            bpm = peaks.sum() / (len(val) / fs) * 60
-            assert 50 < bpm < 130
+            bpm = len(r_peaks(val, fs)) / (len(val) / fs) * 60
+            assert 45 < bpm < 130
             tags = {r[3] for r in rows if len(r) == 4}
             assert {t[-4] for t in tags} == {"F", "M"}  # both speakers' segments are tagged
 
@@ -206,9 +212,8 @@ def test_r_peaks_detectable_by_neurokit(data):
     fs = TINY["ecg_fs"]
     rows = read_bio(data.root / "ECG" / "Session01" / "Original" / "Sess01M.csv")
     val = np.array([float(r[1]) for r in rows[: 60 * fs]])
-    peaks = (val[1:-1] > 0.6) & (val[1:-1] >= val[:-2]) & (val[1:-1] > val[2:])
     _, info = nk.ecg_peaks(nk.ecg_clean(val, sampling_rate=fs), sampling_rate=fs)
-    assert abs(len(info["ECG_R_Peaks"]) - peaks.sum()) <= 2
+    assert abs(len(info["ECG_R_Peaks"]) - len(r_peaks(val, fs))) <= 2
 
 
 def test_eda_temp_files(data):
@@ -226,13 +231,29 @@ def test_eda_temp_files(data):
                 assert len(blocks) == 2 and all(b[0] == 0.25 for b in blocks)
                 steps = np.concatenate([np.diff(b) for b in blocks])
                 assert (np.abs(steps / 0.25 - np.rint(steps / 0.25)) < 1e-9).all() and steps.min() == 0.25
-                gaps = data.manifest["quirks"]["missing_e4"]
+                gaps = data.manifest["quirks"]["missing_e4"] + data.manifest["quirks"]["e4_dropout"]
                 missing = any(q["participant"] == f"Sess{s[-2:]}{g}" for q in gaps)
                 assert (steps.max() > 0.25) == missing  # rows absent only where E4 data is missing
 
 
+def _untagged_by_quirk(data) -> set[tuple[str, str]]:
+    """(participant, segment id) whose E4 rows carry no tag: the missing E4 run, and every utterance (of
+    either speaker) of a tags-stop dialogue from the first untagged own utterance on."""
+    q = data.manifest["quirks"]
+    out = {(m["participant"], sid) for m in q["missing_e4"] for sid in m["segment_ids"]}
+    for stop in q["tags_stop"]:
+        part = stop["participant"]
+        rows = read_annotation(data.root / "annotation" / f"Session{part[4:6]}_M_res.csv")[2:]
+        numb = {r[9]: int(r[0]) for r in rows}
+        first = min(numb[sid] for sid in stop["segment_ids"])
+        out |= {(part, r[9]) for r in rows if f"_{stop['dialogue']}_" in r[9] and int(r[0]) >= first}
+    return out
+
+
 def test_annotation_bio_values_come_from_the_signals(data):
-    n_empty = 0
+    """The E4/ECG start/end cells hold the values at the segment's first and last tagged sample of the file
+    participant's recording; empty exactly where a quirk left the segment untagged."""
+    empty = set()
     for s in SESSIONS:
         for g in "FM":
             ann = read_annotation(data.root / "annotation" / f"{s}_{g}_res.csv")[2:]
@@ -256,34 +277,10 @@ def test_annotation_bio_values_come_from_the_signals(data):
                         assert a[col] == first[sid] and a[col + 1] == last[sid]
                     else:
                         assert sig != "ECG" and a[col] == a[col + 1] == ""
-                        n_empty += 1
-    assert n_empty == 2 * len(data.manifest["quirks"]["missing_e4"][0]["segment_ids"])
-
-
-def test_bio_signals_carry_the_bio_cue(data):
-    """EDA level and TEMP slope over each speaker's own segment follow the bio cue's settings."""
-    t = truth(data)
-    feats = []
-    for s in SESSIONS:
-        for g in "FM":
-            per = {}
-            for sig in ("EDA", "TEMP"):
-                for r in read_bio(data.root / sig / s / "Original" / f"Sess{s[-2:]}{g}.csv"):
-                    if len(r) == 4 and r[3][-4] == g:
-                        per.setdefault((r[3], sig), []).append((float(r[1]), float(r[0])))
-            for (sid, sig), pts in per.items():
-                if sig == "EDA" and (sid, "TEMP") in per and len(pts) >= 3:
-                    tt, eda = np.array(pts).T
-                    t2, temp = np.array(per[(sid, "TEMP")]).T
-                    feats.append((sid, eda.mean(), np.polyfit(t2, temp, 1)[0]))
-    df = pd.DataFrame(feats, columns=["sid", "eda", "slope"]).set_index("sid").join(t)
-    cue = df["bio_cue"].astype(str)
-    want_eda = cue.map({k: v["eda"] for k, v in synth.BIO_CUES.items()})
-    want_slope = cue.map({k: v["temp_slope"] for k, v in synth.BIO_CUES.items()})
-    assert len(df) > 40
-    assert np.corrcoef(df.eda, want_eda)[0, 1] > 0.9
-    assert np.corrcoef(df.slope, want_slope)[0, 1] > 0.9
-    assert np.abs(df.slope - want_slope).median() < 0.03
+                        empty.add((sig, f"Sess{s[-2:]}{g}", sid))
+    expected = _untagged_by_quirk(data)
+    assert expected and {(p, sid) for _, p, sid in empty} == expected
+    assert len(empty) == 2 * len(expected)  # EDA and TEMP alike
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -294,7 +291,6 @@ def test_wav_and_txt(data):
     for s in SESSIONS:
         for r in read_annotation(data.root / "annotation" / f"{s}_M_res.csv")[2:]:
             ann[r[9]] = float(r[2]) - float(r[1])
-    t = truth(data)
     for p in sorted(data.root.glob("wav/*/*/*.wav")):
         raw = p.read_bytes()
         assert raw[:4] == b"RIFF" and raw[8:16] == b"WAVEfmt " and raw[36:40] == b"data"
@@ -309,23 +305,23 @@ def test_wav_and_txt(data):
         text = txt.decode("utf-8")[:-1]
         if p.stem in data.manifest["quirks"]["tag_only_transcript"]:
             assert text == "b/"
-        else:  # the wording comes from the text cue's phrase bank
-            assert any(ph in text for ph in synth.TEXT_PHRASES[t.loc[p.stem, "text_cue"]])
+        else:  # Korean text (its wording against the cue: tests/test_synth_text.py)
             assert re.search("[가-힣]", text)
 
 
 def test_audio_prosody_follows_the_cue():
-    rng = np.random.default_rng(0)
-    spk = synth._make_speaker(rng, "M")
+    """Within one voice, surprise is spoken higher than sad on average (the full checks of the voices
+    and the prosody: tests/test_synth_speech.py)."""
+    spk = synth.make_voice(np.random.default_rng(0), "M")
 
-    def f0(cue):
-        x = synth.render_audio(np.random.default_rng(1), cue, 2.5, spk).astype(float)
-        spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-        f = np.fft.rfftfreq(len(x), 1 / 16000)
-        band = (f > 60) & (f < 500)
-        return f[band][np.argmax(spec[band])]
+    def f0(cue, seed):  # median autocorrelation pitch (60-400 Hz) of the loud 40 ms frames
+        x = synth.render_audio(np.random.default_rng(seed), cue, 2.5, spk).astype(float)
+        frames = x[: len(x) // 640 * 640].reshape(-1, 640)
+        energy = (frames**2).mean(axis=1)
+        ac = np.fft.irfft(np.abs(np.fft.rfft(frames[energy > 0.2 * energy.max()], 1280)) ** 2)[:, 40:267]
+        return float(np.median(16000 / (40 + ac.argmax(axis=1))))
 
-    assert f0("surprise") > 1.3 * f0("sad")
+    assert np.mean([f0("surprise", s) for s in range(8)]) > 1.15 * np.mean([f0("sad", s) for s in range(8)])
     a, b = (synth.render_audio(np.random.default_rng(1), c, 2.0, spk) for c in ("angry", "sad"))
     assert a.dtype == np.int16 and len(a) == 32000 and not np.array_equal(a, b)
 
@@ -395,10 +391,10 @@ def test_truth_and_manifest(data):
 def test_cue_model_sampling_matches_the_matrices():
     model = synth.build_cue_model({"audio": 0.7, "text": 0.55, "bio": 0.6})
     rng = np.random.default_rng(3)
-    labels = synth._sample_rows(rng, np.array(model["prior"])[None, :], np.zeros(100_000, dtype=int))
+    labels = synth.sample_rows(rng, np.array(model["prior"])[None, :], np.zeros(100_000, dtype=int))
     np.testing.assert_allclose(np.bincount(labels, minlength=7) / 1e5, model["prior"], atol=0.006)
     p = np.array(model["p_cue_given_label"]["text"])
-    cues = synth._sample_rows(rng, p, labels)
+    cues = synth.sample_rows(rng, p, labels)
     for y in range(7):
         emp = np.bincount(cues[labels == y], minlength=7) / (labels == y).sum()
         np.testing.assert_allclose(emp, p[y], atol=0.03)
