@@ -8,17 +8,22 @@ The rows on both sides of such a step are split into monotonic runs; a segment w
 a step, or whose clock span is also covered by another run (the same wall-clock times occur twice, so
 the samples are ambiguous), is excluded with reason ``clock_backwards``. Every step is logged with the
 file and line. Segments elsewhere in the file are aligned normally.
+
+With the wav times of the session's segments (``timing``), every segment's tags are then checked against
+its dialogue's clock offset and, where they disagree or are missing, the rows are taken by time instead
+(``offset``): after an E4 dropout the tags, placed by counting samples, are shifted by the gap.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .base import Recording
+from .offset import realign
 
 log = logging.getLogger(__name__)
 
@@ -107,34 +112,66 @@ def _rows_in_spans(rec: Recording, r0: np.ndarray, r1: np.ndarray):
     return (lo, hi, *_rows_across_steps(clock, back, r0, r1, lo, hi))
 
 
-def align_segments(rec: Recording, segment_ids: Sequence[str]) -> pd.DataFrame:
-    """Row ranges of each segment: ``DataFrame(segment_id, clock_lo, clock_hi, start, stop, reason)``.
-
-    ``start``/``stop`` are file rows ``[start, stop)`` whose clock lies in the segment's tagged span;
-    ``reason`` is "" when aligned, else ``no_segment_tags`` or ``clock_backwards`` (start = stop = -1).
-    """
-    ids = np.array(list(segment_ids), dtype=object)
-    n_seg = ids.size
+def tag_spans(rec: Recording, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """The tagged span of each segment of ``ids`` (columns as in ``align_segments``, without ``method``);
+    logs only the backward clock steps."""
     res = _unaligned(ids)
-    if n_seg == 0:
-        return pd.DataFrame(res)
+    if ids.size == 0:
+        return res
     extent = _tag_extent(rec.codes, len(rec.tags))
     if extent is None:
-        log.warning("%s: no row carries a Segment ID tag; all %d segments are missing", rec.path, n_seg)
-        return pd.DataFrame(res)
+        return res
     seg_code = rec.tags.get_indexer(ids)
     has = seg_code >= 0
     if not has.any():
-        log.warning("%s: none of the participant's %d segments is tagged in the file", rec.path, n_seg)
-        return pd.DataFrame(res)
+        return res
     sc = seg_code[has].astype(np.int64)
     first, last = extent
     for col, values in zip(("clock_lo", "clock_hi", "start", "stop", "reason"),
                            _rows_in_spans(rec, first[sc], last[sc])):
         res[col][has] = values
-    bad = res["reason"] != ""
+    return res
+
+
+def _log_summary(rec: Recording, spans: pd.DataFrame) -> None:
+    n_seg = len(spans)
+    reason = spans["reason"].to_numpy().astype(str)
+    if not (rec.codes >= 0).any():
+        log.warning("%s: no row carries a Segment ID tag; all %d segments are missing", rec.path, n_seg)
+    elif n_seg and (reason == "no_segment_tags").all():
+        log.warning("%s: none of the participant's %d segments is tagged in the file", rec.path, n_seg)
+    bad = reason != ""
     if bad.any():
-        names, counts = np.unique(res["reason"][bad].astype(str), return_counts=True)
+        names, counts = np.unique(reason[bad], return_counts=True)
         log.info("%s: %d of %d segments not aligned (%s)", rec.path, int(bad.sum()), n_seg,
                  dict(zip(names.tolist(), counts.tolist())))
-    return pd.DataFrame(res)
+
+
+def align_segments(rec: Recording, segment_ids: Sequence[str], timing: pd.DataFrame | None = None,
+                   settings: Mapping | None = None) -> pd.DataFrame:
+    """Row ranges of each segment: ``DataFrame(segment_id, clock_lo, clock_hi, start, stop, reason, method)``.
+
+    ``start``/``stop`` are file rows ``[start, stop)``; ``reason`` is "" when aligned, else
+    ``no_segment_tags``, ``clock_backwards`` or ``tag_misaligned`` (start = stop = -1). ``method`` says how
+    the rows were found: ``tags`` (the tagged span), ``realigned_by_offset`` or ``recovered_by_offset``
+    (by time, see ``offset``), "" when not aligned.
+
+    ``timing`` (segment_id, dialogue, start, end: the wav times of the session's segments, both speakers)
+    turns on the check of the tags against each dialogue's clock offset (``offset.realign``, ``settings``
+    = ``bio.align``); the other speaker's segments tagged in the file count for the offset. Without it
+    the tags are taken as they are.
+    """
+    own = np.array(list(segment_ids), dtype=object)
+    if timing is None:
+        res = tag_spans(rec, own)
+        res["method"] = np.where(res["reason"] == "", "tags", "").astype(object)
+        spans = pd.DataFrame(res)
+    else:
+        others = timing["segment_id"].astype(str)
+        others = others[~others.isin(set(own.tolist()))].to_numpy(dtype=object)
+        ids = np.concatenate([own, others])
+        is_own = np.arange(ids.size) < own.size
+        spans = realign(rec, pd.DataFrame(tag_spans(rec, ids)), timing, is_own, settings)
+        spans = spans.iloc[: own.size].reset_index(drop=True)
+    _log_summary(rec, spans)
+    return spans
