@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from emoflow.errors import QCError
+from emoflow.errors import DataError, QCError
 from emoflow.features import audio as A
 from emoflow.qc import check_missing
 
@@ -177,7 +177,8 @@ def test_truncation_check_needs_the_shortfall(tmp_path):
 # ------------------------------------------------------------------------------------------------
 # per-session arrays and gathering
 
-SETTINGS = dict(sample_rate=16000, max_seconds=0.5, crop="center", normalize="peak", min_seconds=0.1)
+LOAD = dict(sample_rate=16000, max_seconds=0.5, crop="center", normalize="peak", min_seconds=0.1)
+SETTINGS = dict(LOAD, window_seconds=0.25)  # the window is used with max_seconds null only
 
 
 @pytest.fixture
@@ -245,7 +246,7 @@ def _check_gathered(big, index, qc, seg, data):
             assert not entry["ok"] and entry["reason"] == "empty_wav" and np.isnan(row).all()
         else:
             assert entry["ok"]
-            direct = A.load_wav(data / r["wav_path"], **SETTINGS).samples
+            direct = A.load_wav(data / r["wav_path"], **LOAD).samples
             np.testing.assert_allclose(row, direct, atol=2e-3)  # float16 of the same clip
             n = int(round(min(entry["duration_s"], 0.5) * 16000))
             assert _peak_hz(row[:n], 16000) == pytest.approx(r["freq"], abs=16000 / n + 1)
@@ -299,3 +300,74 @@ def test_gather_stops_when_too_many_clips_are_missing(dataset):
     _, index, _ = A.gather_sessions(seg, _extract_all(data, seg))
     with pytest.raises(QCError, match="audio"):
         check_missing("audio", index["ok"], 0.1)
+
+
+# ------------------------------------------------------------------------------------------------
+# whole clips in windows (max_seconds null) and the crop report
+
+
+def test_a_clip_of_three_and_a_half_windows_is_four_windows():
+    x = np.arange(3500, dtype=np.float32)  # the value tells the source position
+    win = A.windows(x, 1000)
+    assert win.shape == (4, 1000)
+    for i in range(3):
+        np.testing.assert_array_equal(win[i], x[1000 * i : 1000 * (i + 1)])
+    np.testing.assert_array_equal(win[3], x[2500:])  # the last window ends where the clip ends: no padding
+    np.testing.assert_array_equal(A.windows(x[:2000], 1000), x[:2000].reshape(2, 1000))  # exact: no overlap
+    short = A.windows(x[1:401], 1000)  # shorter than a window: one window, zero-padded at the end
+    assert short.shape == (1, 1000) and (short[0, :400] == x[1:401]).all() and not short[0, 400:].any()
+
+
+def test_whole_clip_is_kept_and_normalised_as_a_whole(tmp_path):
+    ramp = (np.arange(56000) / 56000.0).astype(np.float32)  # 3.5 s
+    path = _write(tmp_path / "r.wav", ramp, 16000, subtype="FLOAT")
+    clip = A.load_wav(path, sample_rate=16000, max_seconds=None, normalize="peak")
+    assert clip.samples.shape == (56000,) and clip.dropped_s == 0.0
+    np.testing.assert_allclose(clip.samples, ramp / ramp.max(), rtol=1e-6)  # one peak for the whole clip
+    cut = A.load_wav(path, sample_rate=16000, max_seconds=1.0, normalize="none")
+    assert cut.dropped_s == pytest.approx(2.5)
+
+
+def _clips(data: Path, seconds) -> tuple[pd.DataFrame, list[Path]]:
+    rows = []
+    for k, s in enumerate(seconds):
+        sid = f"Sess01_script01_F{k + 1:03d}"
+        rel = f"wav/Session01/{sid}.wav"
+        if s:
+            _write(data / rel, _sine(300.0, 16000, s), 16000)
+        rows.append({"segment_id": sid, "session": "Session01", "wav_path": rel})
+    part = A.session_segments(pd.DataFrame(rows), "Session01")
+    return part, [data / rel for rel in part["wav_path"]]
+
+
+def test_session_of_whole_clips_in_windows_and_gathered(tmp_path):
+    part, files = _clips(tmp_path, [0.2, 1.0, 0.875, None, 0.6])  # None: missing file
+    arr, idx = A.extract_session(part, files, "Session01", **dict(SETTINGS, max_seconds=None))
+    assert arr.shape == (1 + 4 + 4 + 1 + 3, 4000)  # windows of 0.25 s: 0.875 s = 3.5 windows -> 4
+    assert idx["n_windows"].tolist() == [1, 4, 4, 1, 3] and idx["row"].tolist() == [0, 1, 5, 9, 10]
+    assert np.isnan(arr[9].astype(np.float32)).all() and not idx["ok"][3]
+    assert (idx["dropped_s"] == 0).all()
+    seg = part.assign(session="Session01")
+    big, index, qc = A.gather_sessions(seg, [("s1.npy", arr, idx)])
+    np.testing.assert_array_equal(big, arr)
+    notes = qc[qc["status"] == "note"].set_index("reason")
+    assert notes.loc["cropped", "n_segments"] == 0 and notes.loc["cropped_seconds", "fraction"] == 0
+    assert notes.loc["windowed", "n_segments"] == 3 and notes.loc["windowed", "fraction"] == pytest.approx(3 / 4)
+    # a stale index (rows that are not the clips' consecutive windows) is refused, naming the file
+    with pytest.raises(DataError, match=r"s1\.npy.*consecutive windows"):
+        A.gather_sessions(seg, [("s1.npy", arr, idx.assign(row=np.arange(len(idx))))])
+
+
+def test_qc_notes_how_much_the_crop_cuts(tmp_path, caplog):
+    # usable clips of 0.2, 0.4, 0.8 and 1.4 s, cropped at 0.5 s: 2 of 4 cut, 0.3 + 0.9 of 2.8 s dropped
+    part, files = _clips(tmp_path, [0.2, 0.4, 0.8, 1.4, None])
+    arr, idx = A.extract_session(part, files, "Session01", **SETTINGS)
+    assert arr.shape == (5, 8000) and idx["n_windows"].tolist() == [1] * 5
+    np.testing.assert_allclose(idx["dropped_s"], [0, 0, 0.3, 0.9, 0], atol=1e-9)
+    with caplog.at_level("INFO", logger="emoflow.features.audio"):
+        _, _, qc = A.gather_sessions(part.assign(session="Session01"), [("s1.npy", arr, idx)])
+    notes = qc[qc["status"] == "note"].set_index("reason")
+    assert notes.loc["cropped", "n_segments"] == 2 and notes.loc["cropped", "fraction"] == pytest.approx(0.5)
+    assert notes.loc["cropped_seconds", "fraction"] == pytest.approx(1.2 / 2.8)
+    assert qc.loc[qc["status"] != "note", "n_segments"].sum() == 5  # notes do not count as segments
+    assert "2 of 4 usable clips cut (50.0%), 1.2 of 2.8 speech seconds dropped (42.9%)" in caplog.text

@@ -1,4 +1,5 @@
-"""Audio features: every clip loaded, resampled, normalised and cropped/padded to one fixed length.
+"""Audio features: every clip loaded, resampled, normalised, and cropped/padded to one fixed length or cut
+into fixed-length windows.
 
 Reading
     WAV files are read with ``soundfile`` (libsndfile, no system dependency). ``torchaudio.load`` is
@@ -13,12 +14,27 @@ Pipeline per clip
     mix to mono (channel mean) -> resample to ``sample_rate`` -> crop when longer than ``max_seconds``
     (``center``: the middle of the utterance is kept; ``start``: the beginning) -> normalise the kept
     samples (``peak``: max |x| = 1; ``rms``: RMS = 0.1, about -20 dBFS, no clipping; ``none``) ->
-    zero-pad at the end to exactly ``max_seconds * sample_rate`` samples.
+    zero-pad at the end to exactly ``max_seconds * sample_rate`` samples: one window per clip.
+Whole clips (``max_seconds: null``)
+    nothing is cropped; the whole clip is normalised and cut into windows of ``window_seconds``
+    (``windows``): ``ceil(duration / window_seconds)`` windows, one every ``window_seconds`` from the
+    start, the last one moved back to end where the clip ends (it overlaps its predecessor instead of
+    holding padding); a clip shorter than one window is one zero-padded window. A clip of 3.5 windows is
+    4 windows. The model pools the windows of a clip (``models.audio``).
+Layout
+    the array has one row per window ``[windows, window samples]``; the index has one row per segment:
+    ``row`` (its first window), ``n_windows`` (its windows, consecutive rows) and ``dropped_s`` (seconds
+    of the clip the crop left out; 0 with ``max_seconds: null``). With a number for ``max_seconds`` every
+    clip is one window, row = segment.
+Crop report
+    the gathered QC table notes how many usable clips the crop cut (``cropped``, fraction of the usable
+    clips), the speech seconds it dropped (``cropped_seconds``, fraction of all usable speech seconds) and
+    how many clips were seen as more than one window (``windowed``); the same is logged.
 Unusable clips (a reason, never an exception)
     ``missing_wav`` (no file), ``empty_wav`` (0 bytes or 0 frames), ``truncated_wav`` (the header
     promises more data than the file holds, or a RIFF file whose header is cut), ``unreadable_wav``
     (not a sound file libsndfile can open), ``not_wav`` (another container, e.g. FLAC named .wav),
-    ``not_pcm`` (see above), ``too_short`` (shorter than ``min_seconds``). Their rows in the arrays are
+    ``not_pcm`` (see above), ``too_short`` (shorter than ``min_seconds``). They get one row in the array,
     NaN, so a consumer that ignores ``ok`` fails loudly instead of learning from silence.
 """
 
@@ -34,25 +50,29 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..qc import qc_table
+from ..qc import QC_COLUMNS, qc_table
 
 log = logging.getLogger(__name__)
 
 PCM_SUBTYPES = {"PCM_16", "PCM_24", "PCM_32", "PCM_U8", "PCM_S8", "FLOAT", "DOUBLE"}
 WAV_FORMATS = {"WAV", "WAVEX", "RF64", "W64"}
 RMS_TARGET = 0.1
-INDEX_COLUMNS = ["segment_id", "row", "ok", "reason", "duration_s", "orig_sample_rate"]
-GATHERED_COLUMNS = ["segment_id", "row", "ok", "reason", "duration_s", "orig_sample_rate", "session"]
+INDEX_COLUMNS = ["segment_id", "row", "n_windows", "ok", "reason", "duration_s", "dropped_s", "orig_sample_rate"]
+GATHERED_COLUMNS = [*INDEX_COLUMNS, "session"]
+INDEX_DTYPES = {"segment_id": str, "row": np.int64, "n_windows": np.int64, "ok": bool, "reason": str,
+                "duration_s": np.float64, "dropped_s": np.float64, "orig_sample_rate": np.int64}
 
 
 @dataclass
 class Clip:
-    """One loaded clip: ``samples`` (float32, fixed length) or None with a ``reason``."""
+    """One loaded clip: ``samples`` (float32; fixed length, or the whole clip with ``max_seconds`` None)
+    or None with a ``reason``."""
 
     samples: np.ndarray | None
     reason: str = ""
     duration_s: float = float("nan")  # of the original file, before crop/pad
     orig_sample_rate: int = 0
+    dropped_s: float = 0.0  # seconds the crop left out
 
     @property
     def ok(self) -> bool:
@@ -61,6 +81,25 @@ class Clip:
 
 def n_samples(sample_rate: int, max_seconds: float) -> int:
     return int(round(max_seconds * sample_rate))
+
+
+def window_samples(sample_rate: int, max_seconds: float | None, window_seconds: float) -> int:
+    """Samples per window: the whole fixed-length clip, or ``window_seconds`` for whole clips."""
+    return n_samples(sample_rate, window_seconds if max_seconds is None else max_seconds)
+
+
+def windows(x: np.ndarray, length: int) -> np.ndarray:
+    """A clip as ``ceil(len / length)`` windows [n, length] (see the module doc): one every ``length``
+    samples, the last ending where the clip ends; a clip no longer than one window is zero-padded."""
+    n = max(1, -(-len(x) // length))
+    out = np.zeros((n, length), dtype=np.float32)
+    if n == 1:
+        out[0, : len(x)] = x
+        return out
+    starts = [i * length for i in range(n - 1)] + [len(x) - length]
+    for i, start in enumerate(starts):
+        out[i] = x[start : start + length]
+    return out
 
 
 def _riff_data_shortfall(path: Path, size: int) -> bool | None:
@@ -156,14 +195,17 @@ def _read_mono(path: Path, orig_sr: int, min_seconds: float) -> Clip:
     return Clip(x, "", duration, orig_sr)
 
 
-def _fixed_length(x: np.ndarray, orig_sr: int, sample_rate: int, max_seconds: float, crop: str,
+def _fixed_length(x: np.ndarray, orig_sr: int, sample_rate: int, max_seconds: float | None, crop: str,
                   normalize: str) -> np.ndarray:
-    """Resample, crop, normalise and zero-pad to ``max_seconds * sample_rate`` float32 samples."""
+    """Resample, crop, normalise and zero-pad to ``max_seconds * sample_rate`` float32 samples (``None``:
+    resample and normalise the whole clip, no crop, no padding)."""
     if orig_sr != sample_rate:
         import torch
         from torchaudio.functional import resample
 
         x = resample(torch.from_numpy(np.ascontiguousarray(x)), orig_sr, sample_rate).numpy()
+    if max_seconds is None:
+        return _normalise(np.asarray(x, dtype=np.float32), normalize)
     length = n_samples(sample_rate, max_seconds)
     x = _normalise(_fit_length(x, length, crop), normalize)
     out = np.zeros(length, dtype=np.float32)
@@ -171,9 +213,10 @@ def _fixed_length(x: np.ndarray, orig_sr: int, sample_rate: int, max_seconds: fl
     return out
 
 
-def load_wav(path, *, sample_rate: int = 16000, max_seconds: float = 4.0, crop: str = "center",
+def load_wav(path, *, sample_rate: int = 16000, max_seconds: float | None = 4.0, crop: str = "center",
              normalize: str = "peak", min_seconds: float = 0.1) -> Clip:
-    """Load one WAV as a mono float32 array of ``max_seconds * sample_rate`` samples (see module doc)."""
+    """Load one WAV as a mono float32 array of ``max_seconds * sample_rate`` samples, or the whole clip
+    when ``max_seconds`` is None (see module doc)."""
     if crop not in ("start", "center"):
         raise ValueError(f"unknown crop policy {crop!r}")
     if normalize not in ("peak", "rms", "none"):
@@ -186,7 +229,8 @@ def load_wav(path, *, sample_rate: int = 16000, max_seconds: float = 4.0, crop: 
     if not clip.ok:
         return clip
     samples = _fixed_length(clip.samples, clip.orig_sample_rate, sample_rate, max_seconds, crop, normalize)
-    return Clip(samples, "", clip.duration_s, clip.orig_sample_rate)
+    dropped = 0.0 if max_seconds is None else max(0.0, clip.duration_s - max_seconds)
+    return Clip(samples, "", clip.duration_s, clip.orig_sample_rate, dropped)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,14 +238,14 @@ def load_wav(path, *, sample_rate: int = 16000, max_seconds: float = 4.0, crop: 
 
 
 class SessionAudio(NamedTuple):
-    """One session's clips: float16 ``[n, samples]`` array (NaN rows for unusable clips) + index."""
+    """One session's clips: float16 ``[windows, samples]`` array (one NaN row per unusable clip) + index."""
 
     array: np.ndarray
     index: pd.DataFrame
 
 
 class GatheredAudio(NamedTuple):
-    """Every segment's clip: float16 array, index by segment_id (``GATHERED_COLUMNS``), QC table."""
+    """Every segment's windows: float16 array, index by segment_id (``GATHERED_COLUMNS``), QC table."""
 
     array: np.ndarray
     index: pd.DataFrame
@@ -222,37 +266,44 @@ def session_segments(segments: pd.DataFrame, session: str, source="segments.parq
 
 
 def extract_session(part: pd.DataFrame, wav_files: Sequence, session: str, *, sample_rate: int,
-                    max_seconds: float, crop: str, normalize: str, min_seconds: float) -> SessionAudio:
-    """One session's clips (``part`` from ``session_segments``; ``wav_files`` the file of each row)."""
-    length = n_samples(sample_rate, max_seconds)
-    array = np.full((len(part), length), np.nan, dtype=np.float16)
-    rows = []
-    for i, (sid, path) in enumerate(zip(part["segment_id"], wav_files)):
+                    max_seconds: float | None, window_seconds: float, crop: str, normalize: str,
+                    min_seconds: float) -> SessionAudio:
+    """One session's clips (``part`` from ``session_segments``; ``wav_files`` the file of each row), one
+    window per clip, or the whole clips in windows when ``max_seconds`` is None (module doc)."""
+    length = window_samples(sample_rate, max_seconds, window_seconds)
+    pieces, rows, first = [], [], 0
+    for sid, path in zip(part["segment_id"], wav_files):
         clip = load_wav(path, sample_rate=sample_rate, max_seconds=max_seconds, crop=crop,
                         normalize=normalize, min_seconds=min_seconds)
         if clip.ok:
-            array[i] = clip.samples.astype(np.float16)
+            pieces.append(windows(clip.samples, length).astype(np.float16))
         else:
             log.warning("%s: %s (%s)", sid, clip.reason, path)
-        rows.append({"segment_id": sid, "row": i, "ok": clip.ok, "reason": clip.reason,
-                     "duration_s": clip.duration_s, "orig_sample_rate": clip.orig_sample_rate})
-    index = pd.DataFrame(rows, columns=INDEX_COLUMNS).astype(
-        {"segment_id": str, "row": np.int64, "ok": bool, "reason": str, "duration_s": np.float64,
-         "orig_sample_rate": np.int64})
-    log.info("%s: %d clips, %d usable, %d samples each", session, len(index), int(index["ok"].sum()), length)
+            pieces.append(np.full((1, length), np.nan, dtype=np.float16))
+        rows.append({"segment_id": sid, "row": first, "n_windows": len(pieces[-1]), "ok": clip.ok,
+                     "reason": clip.reason, "duration_s": clip.duration_s, "dropped_s": clip.dropped_s,
+                     "orig_sample_rate": clip.orig_sample_rate})
+        first += len(pieces[-1])
+    array = np.concatenate(pieces) if pieces else np.zeros((0, length), dtype=np.float16)
+    index = pd.DataFrame(rows, columns=INDEX_COLUMNS).astype(INDEX_DTYPES)
+    log.info("%s: %d clips, %d usable, %d windows of %d samples", session, len(index), int(index["ok"].sum()),
+             len(array), length)
     return SessionAudio(array, index)
 
 
 def _check_sessions(sessions: Sequence[tuple[str, np.ndarray, pd.DataFrame]]) -> int:
-    """The common clip width (0 without sessions); DataError for an array that does not fit."""
+    """The common window width (0 without sessions); DataError for an array that does not fit."""
     width = None
     for name, arr, idx in sessions:
-        if arr.ndim != 2 or len(arr) != len(idx):
-            raise DataError(name, f"array shape {arr.shape} does not match its index ({len(idx)} rows)")
+        _require(idx, ("segment_id", "row", "n_windows"), name)
+        n_rows = int(idx["n_windows"].sum())
+        if arr.ndim != 2 or len(arr) != n_rows or (idx["n_windows"] < 1).any():
+            raise DataError(name, f"array shape {arr.shape} does not match its index ({len(idx)} clips, "
+                                  f"{n_rows} windows)")
         if width is None:
             width = arr.shape[1]
         elif arr.shape[1] != width:
-            raise DataError(name, f"{arr.shape[1]} samples per clip, other sessions have {width}")
+            raise DataError(name, f"{arr.shape[1]} samples per window, other sessions have {width}")
     return width or 0
 
 
@@ -265,10 +316,12 @@ def _stacked_index(sessions, known: set[str], source) -> pd.DataFrame:
         if stray.any():
             raise DataError(name, f"{int(stray.sum())} segment(s) not in {source}, e.g. "
                                   f"{idx.loc[stray, 'segment_id'].iloc[0]} (stale per-session output?)")
-        if not np.array_equal(idx["row"].to_numpy(), np.arange(len(idx))):
-            raise DataError(name, "index rows are not 0..n-1 in order")
-        idx["row"] = offset + np.arange(len(idx), dtype=np.int64)
-        offset += len(idx)
+        counts = idx["n_windows"].to_numpy(dtype=np.int64)
+        first = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        if not np.array_equal(idx["row"].to_numpy(), first):
+            raise DataError(name, "index rows are not the clips' consecutive windows in order")
+        idx["row"] = offset + first
+        offset += int(counts.sum())
         pieces.append(idx)
     index = pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame(columns=INDEX_COLUMNS)
     dup = index["segment_id"].duplicated()
@@ -279,17 +332,37 @@ def _stacked_index(sessions, known: set[str], source) -> pd.DataFrame:
     return index
 
 
-def _add_not_extracted(index: pd.DataFrame, known: set[str]) -> pd.DataFrame:
-    """Rows (``not_extracted``) for the segments no session covers, after the sessions' rows."""
+def _add_not_extracted(index: pd.DataFrame, known: set[str], offset: int) -> pd.DataFrame:
+    """Rows (``not_extracted``, one NaN window each from ``offset``) for the segments no session covers."""
     missing = sorted(known - set(index["segment_id"].astype(str)))
     if not missing:
         return index
     log.warning("%d segment(s) were not extracted by any session job, e.g. %s", len(missing), missing[0])
-    offset = len(index)
     extra = pd.DataFrame({"segment_id": missing, "row": offset + np.arange(len(missing), dtype=np.int64),
-                          "ok": False, "reason": "not_extracted", "duration_s": np.nan,
-                          "orig_sample_rate": 0})
+                          "n_windows": 1, "ok": False, "reason": "not_extracted", "duration_s": np.nan,
+                          "dropped_s": 0.0, "orig_sample_rate": 0})
     return pd.concat([index, extra], ignore_index=True)
+
+
+def crop_notes(index: pd.DataFrame) -> pd.DataFrame:
+    """QC ``note`` rows on what the crop cut and the windows, over the usable clips (module doc), logged.
+
+    ``cropped``: clips the crop cut (fraction of the usable clips); ``cropped_seconds``: the same clips,
+    with the fraction of all usable speech seconds the crop dropped; ``windowed``: clips seen as more
+    than one window (fraction of the usable clips)."""
+    ok = index["ok"].astype(bool).to_numpy()
+    dropped = index["dropped_s"].to_numpy(dtype=np.float64)[ok]
+    total = float(np.nansum(index["duration_s"].to_numpy(dtype=np.float64)[ok]))
+    n_ok, n_cut = int(ok.sum()), int((dropped > 0).sum())
+    n_multi = int((index["n_windows"].to_numpy()[ok] > 1).sum())
+    frac_s = float(dropped.sum()) / total if total > 0 else 0.0
+    log.info("audio crop: %d of %d usable clips cut (%.1f%%), %.1f of %.1f speech seconds dropped (%.1f%%); "
+             "%d clips seen as more than one window", n_cut, n_ok, 100 * n_cut / max(n_ok, 1),
+             float(dropped.sum()), total, 100 * frac_s, n_multi)
+    rows = [("cropped", n_cut, n_cut / n_ok if n_ok else 0.0), ("cropped_seconds", n_cut, frac_s),
+            ("windowed", n_multi, n_multi / n_ok if n_ok else 0.0)]
+    return pd.DataFrame([{"modality": "audio", "status": "note", "reason": r, "n_segments": n, "fraction": f}
+                         for r, n, f in rows], columns=QC_COLUMNS)
 
 
 def gather_sessions(segments: pd.DataFrame, sessions: Sequence[tuple[str, np.ndarray, pd.DataFrame]],
@@ -297,22 +370,22 @@ def gather_sessions(segments: pd.DataFrame, sessions: Sequence[tuple[str, np.nda
     """Per-session ``(name, array, index)`` in the given (session) order -> one array + index + QC.
 
     Every segment of the segment index gets a row; one no session extracted is ``not_extracted`` (NaN
-    row). ``name`` (the array's file) and ``source`` (the segment index) name the files in errors.
+    window). ``name`` (the array's file) and ``source`` (the segment index) name the files in errors.
     """
     width = _check_sessions(sessions)
     _require(segments, ("segment_id", "session"), source)
     known = set(segments["segment_id"].astype(str))
     session_of = dict(zip(segments["segment_id"].astype(str), segments["session"].astype(str)))
     index = _stacked_index(sessions, known, source)
-    n_extracted = len(index)
-    index = _add_not_extracted(index, known)
-    array = np.zeros((len(index), width), dtype=np.float16)
+    n_extracted = sum(len(arr) for _, arr, _ in sessions)
+    index = _add_not_extracted(index, known, n_extracted)
+    array = np.zeros((int(index["n_windows"].sum()), width), dtype=np.float16)
     start = 0
-    for _, arr, idx in sessions:
-        array[start : start + len(idx)] = arr
-        start += len(idx)
+    for _, arr, _ in sessions:
+        array[start : start + len(arr)] = arr
+        start += len(arr)
     array[n_extracted:] = np.nan
     index["session"] = index["segment_id"].map(session_of).astype(str)
-    index = index.astype({"segment_id": str, "row": np.int64, "ok": bool, "reason": str,
-                          "duration_s": np.float64, "orig_sample_rate": np.int64})[GATHERED_COLUMNS]
-    return GatheredAudio(array, index, qc_table("audio", index["ok"], index["reason"]))
+    index = index.astype(INDEX_DTYPES)[GATHERED_COLUMNS]
+    qc = pd.concat([qc_table("audio", index["ok"], index["reason"]), crop_notes(index)], ignore_index=True)
+    return GatheredAudio(array, index, qc)
