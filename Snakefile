@@ -16,7 +16,7 @@ include: "workflow/rules/common.smk"
 
 wildcard_constraints:
     session=r"Session\d+",
-    participant=r"Sess\d+[FM]",
+    participant=r"Sess\d+[FM]?",
     signal="|".join(BIO_SIGNALS),
     modality="|".join(MODALITIES),
     seed=r"\d+",

@@ -71,7 +71,8 @@ def raw_files(data_dir: Path, participants: list[str]) -> dict[tuple[str, str], 
 def extract_ours(signal, participant, path, segments) -> pd.DataFrame:
     ids = extract.participant_segments(segments, participant)
     rec = extract.read_participant(path, signal, ids, SETTINGS[signal])
-    return extract.participant_features(signal, rec, ids, SETTINGS[signal])
+    timing = extract.session_timing(segments, participant)
+    return extract.participant_features(signal, rec, ids, SETTINGS[signal], timing, SETTINGS.get("align"))
 
 
 def run_ours(files, segments) -> tuple[float, dict]:
@@ -180,7 +181,7 @@ def main(argv=None) -> int:
          + segments["speaker"].astype(str)).isin(participants)
     ]
     n_segments = len(own)
-    seg_small = segments[["segment_id", "session", "speaker"]]
+    seg_small = segments[extract.SEGMENT_KEYS]
     picks = pick_naive(segments, participants, args.naive_segments)
     sizes = {s: sum(p.stat().st_size for (sig, _), p in files.items() if sig == s) for s in BIO_SIGNALS}
 

@@ -85,7 +85,7 @@ def audio_features(seg: pd.DataFrame, tmp: Path, seed: int = 2, bad: tuple[str, 
     array[rows] = wave.astype(np.float16)
     ok = ~seg["segment_id"].isin(bad).to_numpy()
     array[rows[~ok]] = 0
-    table = pd.DataFrame({"segment_id": seg["segment_id"].to_numpy(), "row": rows, "ok": ok,
+    table = pd.DataFrame({"segment_id": seg["segment_id"].to_numpy(), "row": rows, "n_windows": 1, "ok": ok,
                           "reason": np.where(ok, "", "corrupt_wav"), "duration_s": 1.0})
     array_path, table_path = tmp / "audio.npy", tmp / "audio.parquet"
     np.save(array_path, array)
@@ -134,9 +134,10 @@ BIO_PARAMS = {"batch_size": 16, "lr": 0.01, "epochs": 12, "weight_decay": 1e-4, 
               "class_weights": False, "device": "cpu", "hidden": [32, 16], "dropout": 0.1, **_PLAIN}
 AUDIO_PARAMS = {"batch_size": 16, "lr": 0.003, "epochs": 3, "weight_decay": 1e-4, "patience": 0,
                 "class_weights": False, "device": "cpu", "arch": "small", "sample_rate": SAMPLE_RATE,
-                "max_seconds": N_SAMPLES / SAMPLE_RATE, **_PLAIN}
+                "max_seconds": N_SAMPLES / SAMPLE_RATE, "window_seconds": 4.0, **_PLAIN}
 TEXT_PARAMS = {"batch_size": 16, "lr": 0.003, "epochs": 3, "weight_decay": 0.01, "patience": 0,
-               "class_weights": False, "device": "cpu", **_PLAIN}
+               "class_weights": False, "device": "cpu", "finetune": True,
+               "layer_head": {"hidden": 32, "dropout": 0.1}, **_PLAIN}
 
 
 def run_script(path: Path, smk) -> None:

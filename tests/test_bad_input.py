@@ -90,7 +90,9 @@ def corrupted(tiny_run, tmp_path_factory):
     temp.write_text("\n".join(tl) + "\n")
 
     wd = copy_workflow(root / "wf")
-    snakemake(wd, "results/qc/features.tsv", "--cores", "2", *TINY, "--config", f"data_dir={data}")
+    # the waveform and token paths (audio.parquet, one text QC table per fold) of the cnn and bert encoders
+    snakemake(wd, "results/qc/features.tsv", "--cores", "2", *TINY, "--config", f"data_dir={data}",
+              "audio={'encoder': 'cnn'}", "text={'encoder': 'bert'}")
     return wd, data, ids, korean
 
 

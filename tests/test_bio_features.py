@@ -63,11 +63,13 @@ def tag_rows(clock, spans):
 
 
 def segments_df(ids):
+    """Segment index rows; without wav times (NaN), so the tags are taken unchecked (see test_bio_realign)."""
     rows = []
     for sid in ids:
         sess = "Session" + sid[4:6]
         speaker = sid.rsplit("_", 1)[1][0]
-        rows.append({"segment_id": sid, "session": sess, "speaker": speaker})
+        rows.append({"segment_id": sid, "session": sess, "speaker": speaker, "dialogue": sid.split("_")[1],
+                     "start": np.nan, "end": np.nan})
     return pd.DataFrame(rows)
 
 
@@ -502,7 +504,8 @@ def test_scripts_write_parts_bio_parquet_and_qc(tmp_path, restore_logging):
             smk = SimpleNamespace(
                 input=SimpleNamespace(segments=str(seg_path), raw=[str(raw)] if raw.exists() else [],
                                       code=[]),
-                output=[str(out)], params=SimpleNamespace(settings=settings[signal], raw=str(raw)),
+                output=[str(out)], params=SimpleNamespace(settings=settings[signal], data_dir=str(data),
+                                                         align={"tolerance_s": 1.0, "min_agree": 3}),
                 wildcards=SimpleNamespace(signal=signal, participant=part),
                 log=[str(tmp_path / f"{signal}_{part}.log")], threads=1, rule="bio_features",
                 scriptdir=str(SCRIPTS),
@@ -547,11 +550,12 @@ def test_registry_is_import_light_and_names_every_signal_module():
     out = subprocess.run([sys.executable, "-c", code, str(ROOT / "workflow" / "src")], check=True,
                          capture_output=True, text=True).stdout
     assert out.strip() == "[]"
-    assert registry.SIGNALS == ("ecg", "eda", "temp")
+    assert registry.SIGNALS == ("ecg", "eda", "temp", "ibi")
     assert registry.load("temp").__name__ == registry.MODULES["temp"] == "emoflow.features.bio.temp"
     assert registry.raw_relpath("temp", "Sess02M") == "TEMP/Session02/Original/Sess02M.csv"
+    assert registry.raw_relpath("ibi", "Sess12_script03_User081F") == "IBI/Session12/Sess12_script03_User081F.csv"
     with pytest.raises(ValueError, match="unknown bio signal"):
-        registry.load("ibi")
+        registry.load("bvp")
 
 
 def test_only_the_registry_names_the_signal_modules():

@@ -65,8 +65,8 @@ def ran(wd: Path, log: str) -> set[str]:
 def test_every_job_lists_exactly_the_modules_it_ran(tiny_run):
     found = jobs(tiny_run)
     rules = {j["rule"] for j in found.values()}
-    assert {"synth_data", "index_segments", "bio_features", "gather_bio", "text_features", "gather_audio",
-            "train", "gather_predictions", "fuse", "table", "oracle", "qc_summary"} <= rules
+    assert {"synth_data", "index_segments", "bio_features", "gather_bio", "text_morphemes", "egemaps_features",
+            "gather_egemaps", "train", "gather_predictions", "fuse", "table", "oracle", "qc_summary"} <= rules
     checked = 0
     for log, job in found.items():
         if not (tiny_run / log).exists():  # a job whose temporary outputs are gone and are not needed
@@ -95,7 +95,7 @@ def _planned(stdout: str) -> list[tuple[set[str], str]]:
 
 
 @pytest.mark.workflow
-@pytest.mark.parametrize("module", ["emoflow.predictions", "emoflow.models.audio", "emoflow.plots"])
+@pytest.mark.parametrize("module", ["emoflow.predictions", "emoflow.models.egemaps", "emoflow.plots"])
 def test_editing_a_module_reruns_exactly_the_jobs_that_run_it(tiny_run, module):
     wd = tiny_run
     path = codedeps.module_path(wd / "workflow" / "src", module)

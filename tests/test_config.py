@@ -98,6 +98,11 @@ def test_cli_missing_data_dir_is_a_clear_error(tmp_path):
 def test_cli_missing_modality_folder_is_a_clear_error(tmp_path):
     for d in ("annotation", "wav", "ECG", "EDA"):
         (tmp_path / d).mkdir()
-    res = _snakemake("results/segments.parquet", "-n", "--config", f"data_dir={tmp_path}")
+    res = _snakemake("results/segments.parquet", "-n", "--config", f"data_dir={tmp_path}", "dataset=kemdy19")
     assert res.returncode != 0
     assert "TEMP" in res.stdout + res.stderr
+    # without `dataset`, the layout is detected from the annotation files: none here
+    res = _snakemake("results/segments.parquet", "-n", "--config", f"data_dir={tmp_path}")
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "neither known layout" in out and "SessSS_eval.csv" in out
+    assert "Traceback" not in out

@@ -67,7 +67,7 @@ def train_bio(data, out: Path, seed=0, segments=None, features=None, **params):
 
 
 def train_audio(data, out: Path, seed=0, segments=None, array=None, table=None, **params):
-    return run_train("audio", out, {"segments": segments or data.segments, "array": array or data.audio_array,
+    return run_train("audio", out, {"segments": segments or data.segments, "cnn_input": array or data.audio_array,
                                     "index": table or data.audio_table}, {**D.AUDIO_PARAMS, **params}, seed)
 
 
@@ -354,7 +354,7 @@ def test_audio_logmel_overfits_a_tiny_batch():
     y = torch.arange(14) % 7
     x = torch.sin(2 * torch.pi * (150 + 120 * y[:, None]) * t) * (0.5 + 0.05 * torch.arange(14)[:, None])
     model = audio.AudioCNN(audio.ARCHS["logmel"])
-    assert _overfit(model, audio._forward, [x.unsqueeze(1)], y, lr=0.01, steps=60) < 0.05
+    assert _overfit(model, lambda m, inputs: m(inputs[0]), [x.unsqueeze(1)], y, lr=0.01, steps=60) < 0.05
 
 
 def test_audio_logmel_learns_is_deterministic_and_round_trips(data, tmp_path):

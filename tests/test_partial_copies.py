@@ -126,12 +126,12 @@ def test_a_copy_without_ecg_needs_bio_signals(tmp_path):
     for d in ("annotation", "wav", "EDA", "TEMP"):
         (data / d).mkdir(parents=True)
     res = snakemake(wd, "results/segments.parquet", "-n", "--cores", "1", "--config", f"data_dir={data}",
-                    check=False)
+                    "dataset=kemdy19", check=False)
     out = res.stdout + res.stderr
     assert res.returncode != 0 and "Traceback" not in out
     assert "has no ECG/ folder" in out and "bio.signals" in out and '["eda", "temp"]' in out
     res = snakemake(wd, "results/segments.parquet", "-n", "--cores", "1", "--config", f"data_dir={data}",
-                    'bio={"signals": ["eda", "temp"]}', check=False)
+                    "dataset=kemdy19", 'bio={"signals": ["eda", "temp"]}', check=False)
     out = res.stdout + res.stderr
     assert res.returncode != 0 and "ECG/" not in out and "no SessionSS_F_res.csv" in out
 

@@ -467,7 +467,7 @@ def _fake_smk(root: Path, out: Path, sessions):
                                excluded=str(out / "qc" / "excluded.tsv"),
                                summary=str(out / "qc" / "index_summary.json")),
         params=SimpleNamespace(data_dir=str(root), sessions=sessions, labels={"tie_policy": "first"},
-                               split=SPLIT),
+                               split=SPLIT, dataset="kemdy19"),
         log=[str(out / "index.log")], threads=1, rule="index_segments",
         scriptdir=str(ROOT / "workflow" / "scripts"),
     )

@@ -19,7 +19,7 @@ from emoflow.table import build_table, per_class_f1, table_columns
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["Audio", "Text", "Bio Signals", "Audio+Text", "Audio+Text+Bio Signals"]
 BASE_COLUMNS = ["setting", "accuracy", "f1_macro", "f1_weighted", "uar", "n_test",
-                "paper_accuracy", "paper_f1"]
+                "paper_accuracy", "paper_f1", "reference_accuracy", "reference_f1_macro"]
 TAIL_COLUMNS = ["accuracy_std", "f1_macro_std", "f1_weighted_std", "uar_std", "n_seeds", "majority_accuracy",
                 "accuracy_fold_std", "f1_macro_fold_std", "f1_weighted_fold_std", "uar_fold_std", "n_folds"]
 CI_COLUMNS = [f"{m}_ci_{end}" for m in ("accuracy", "f1_macro", "f1_weighted", "uar") for end in ("low", "high")]
@@ -66,7 +66,16 @@ def metrics():
 EVALUATION = {"bootstrap": 300, "level": 0.95, "seed": 0}
 
 
-def run_table(paths, oracle, qc, out_table, out_png=None) -> pd.DataFrame:
+def dataset_file(folder: Path, dataset: str = "kemdy19") -> str:
+    """A results/dataset.json as rule dataset_info writes it."""
+    from emoflow import datasets
+
+    path = folder / f"dataset_{dataset}.json"
+    path.write_text(json.dumps(datasets.describe(dataset, f"/data/{dataset}", False, {})))
+    return str(path)
+
+
+def run_table(paths, oracle, qc, out_table, out_png=None, dataset="kemdy19") -> pd.DataFrame:
     """Run the table script (rule ``table``) on these inputs; returns the CSV it wrote."""
     out_table = Path(out_table)
     folders = [Path(p).parent for p in paths]
@@ -74,10 +83,12 @@ def run_table(paths, oracle, qc, out_table, out_png=None) -> pd.DataFrame:
         scriptdir=str(ROOT / "workflow" / "scripts"), rule="table", threads=1, log=[str(out_table) + ".log"],
         input=SimpleNamespace(metrics=list(paths), oracle=oracle, qc=qc,
                               segments=str(folders[0].parent / "seg.parquet"),
-                              predictions=[str(f / "predictions.parquet") for f in folders]),
+                              predictions=[str(f / "predictions.parquet") for f in folders],
+                              dataset=dataset_file(out_table.parent, dataset)),
         params=SimpleNamespace(evaluation=EVALUATION),
         output=SimpleNamespace(table=str(out_table), per_class_f1=str(out_png or out_table.with_suffix(".png")),
-                               comparisons=str(out_table.with_suffix(".comparisons.csv"))))
+                               comparisons=str(out_table.with_suffix(".comparisons.csv")),
+                               metadata=str(out_table.with_suffix(".meta.json"))))
     try:
         run_script(ROOT / "workflow" / "scripts" / "table.py", smk)
     except SystemExit:
@@ -241,3 +252,25 @@ def test_report_captions_render(data_dir):
     assert "0.05-2" not in overview and "Nyquist" in overview and "macro" in overview
     table_caption = render(report_dir / "table1.rst", smk)
     assert ("oracle_accuracy" in table_caption) == synthetic
+
+
+@pytest.mark.parametrize("dataset, reference, has_paper", [("kemdy19", (0.702, 0.664), True),
+                                                           ("kemdy20", (0.874, 0.408), False)])
+def test_reference_columns_and_paper_columns_per_dataset(tmp_path, metrics, dataset, reference, has_paper):
+    """Both datasets carry their published Audio+Text anchor; the paper's columns are KEMDy19's only (empty
+    in the KEMDy20 CSV); the metadata names the dataset and data_dir."""
+    table = build_table(metrics, dataset=dataset).set_index("setting")
+    assert tuple(table.loc["Audio+Text", ["reference_accuracy", "reference_f1_macro"]]) == reference
+    others = table.drop(index="Audio+Text")
+    assert others["reference_accuracy"].isna().all() and others["reference_f1_macro"].isna().all()
+    assert table["paper_accuracy"].notna().all() == has_paper and table["paper_f1"].isna().all() != has_paper
+    paths, _, qc = write_inputs(tmp_path, metrics, oracle=False)
+    out = tmp_path / "t.csv"
+    run_table(paths, [], qc, out, dataset=dataset)
+    header, audio_text = (out.read_text().splitlines()[i].split(",") for i in (0, 4))
+    row = dict(zip(header, audio_text))
+    assert row["setting"] == "Audio+Text" and float(row["reference_accuracy"]) == reference[0]
+    assert (row["paper_accuracy"] == "") != has_paper
+    meta = json.loads(out.with_suffix(".meta.json").read_text())
+    assert meta["dataset"] == dataset and meta["data_dir"] == f"/data/{dataset}"
+    assert meta["reference_columns"]["values"] == {"audio+text": list(reference)}

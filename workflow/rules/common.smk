@@ -18,9 +18,9 @@ sys.path.insert(0, str(SRC_DIR))
 
 import yaml  # noqa: E402
 
-from emoflow import codedeps  # noqa: E402
+from emoflow import codedeps, datasets, hub  # noqa: E402
 from emoflow.config import coerce_cli_strings  # noqa: E402
-from emoflow.constants import BIO_SIGNALS, SETTINGS, SYNTH_SIZES, session_participants  # noqa: E402
+from emoflow.constants import BIO_SIGNALS, SETTINGS, SYNTH_SIZES  # noqa: E402
 from emoflow.features.bio import registry as bio_registry  # noqa: E402
 from emoflow.models import registry  # noqa: E402
 from emoflow.models.registry import MODALITIES  # noqa: E402
@@ -31,20 +31,68 @@ coerce_cli_strings(
 )
 validate(config, "../schemas/config.schema.yaml", set_default=True)
 
-# The bio signals in use (bio.signals; null = every signal), resolved once: only their folders are needed,
-# only their feature jobs run, and only their columns reach the bio model.
-BIO_USED = [s for s in BIO_SIGNALS if s in (config["bio"]["signals"] or list(BIO_SIGNALS))]
-if config["bio"]["signals"] is not None:
-    logger.info(
-        f"bio.signals: {', '.join(BIO_USED)} "
-        f"(left out: {', '.join(s for s in BIO_SIGNALS if s not in BIO_USED) or 'none'})"
-    )
-
-SYNTH_ROOT = "resources/synthetic/KEMDy19"
-SYNTH_STAMP = "resources/synthetic/KEMDy19.manifest.json"
-DATA_DIR = os.path.normpath(config["data_dir"])
+# The dataset: data_dir (null = the synthetic stand-in of synthetic.layout) and `dataset` (auto = detected
+# from data_dir's layout). Its defaults fill the null keys (bio.signals, labels.tie_policy,
+# qc.max_missing_fraction, select, class_weights; emoflow/datasets.py) before anything reads them: config
+# holds the values used.
+SYNTH_LAYOUT = config["synthetic"]["layout"]
+SYNTH_ROOT = datasets.SYNTH_ROOTS[SYNTH_LAYOUT]
+SYNTH_STAMP = f"{SYNTH_ROOT}.manifest.json"
+DATA_DIR = os.path.normpath(config["data_dir"] or SYNTH_ROOT)
 IS_SYNTH = DATA_DIR == os.path.normpath(SYNTH_ROOT)
+config["data_dir"] = DATA_DIR
 SEEDS = config["seeds"]
+
+
+def _dataset():
+    if IS_SYNTH:
+        if config["dataset"] not in ("auto", SYNTH_LAYOUT):
+            raise WorkflowError(
+                f"dataset: {config['dataset']} does not fit the synthetic data of layout {SYNTH_LAYOUT} "
+                f"({SYNTH_ROOT}); set synthetic.layout: {config['dataset']} or dataset: auto"
+            )
+        return SYNTH_LAYOUT
+    if not os.path.isdir(DATA_DIR):
+        raise WorkflowError(
+            f"data_dir '{DATA_DIR}' does not exist. Point it at a KEMDy19 or KEMDy20 copy "
+            "(--config data_dir=/path/to/KEMDy19) or leave it unset to use the synthetic data."
+        )
+    if config["dataset"] != "auto":
+        return config["dataset"]
+    try:
+        return datasets.detect(DATA_DIR)
+    except datasets.DatasetError as exc:
+        raise WorkflowError(str(exc)) from None
+
+
+DATASET = _dataset()
+config["dataset"] = DATASET
+try:
+    DATASET_DEFAULTS = datasets.resolve(config, DATASET)
+except datasets.DatasetError as exc:
+    raise WorkflowError(str(exc)) from None
+_chosen = "; ".join(f"{k} = {json.dumps(v['value'])} ({v['source']})" for k, v in DATASET_DEFAULTS.items())
+logger.info(f"dataset {datasets.NAMES[DATASET]} ({DATA_DIR}): {_chosen}")
+# The bio signals in use, resolved once: only their folders are needed, only their feature jobs run, and
+# only their columns reach the bio model.
+BIO_USED = list(config["bio"]["signals"])
+
+
+def _check_results_folder(summary="results/qc/index_summary.json"):
+    """One results/ folder holds one dataset: refuse to mix another dataset or copy into it."""
+    try:
+        previous = json.loads(Path(summary).read_text())
+    except (OSError, ValueError):
+        return
+    before, ds = previous.get("data_dir"), previous.get("dataset", "kemdy19")
+    if before is None or (ds == DATASET and os.path.abspath(before) == os.path.abspath(DATA_DIR)):
+        return
+    raise WorkflowError(
+        f"results/ holds the results of {datasets.NAMES.get(ds, ds)} in '{before}', but this run reads "
+        f"{datasets.NAMES[DATASET]} in '{DATA_DIR}'. One results folder holds one dataset: run this one in "
+        f'its own working directory (snakemake --directory runs/{DATASET} ..., README "Two datasets"), or '
+        "delete results/ to start over."
+    )
 
 
 def _synthetic_sessions():
@@ -54,15 +102,11 @@ def _synthetic_sessions():
 
 
 def _real_sessions():
-    if not os.path.isdir(DATA_DIR):
-        raise WorkflowError(
-            f"data_dir '{DATA_DIR}' does not exist. Point it at a KEMDy19 copy "
-            "(--config data_dir=/path/to/KEMDy19) or leave the default to use the synthetic data."
-        )
+    name = datasets.NAMES[DATASET]
     missing = [d for d in ("annotation", "wav") if not os.path.isdir(os.path.join(DATA_DIR, d))]
     if missing:
         raise WorkflowError(
-            f"data_dir '{DATA_DIR}' is not in the KEMDy19 layout: missing folder(s) {', '.join(missing)}"
+            f"data_dir '{DATA_DIR}' is not in the {name} layout: missing folder(s) {', '.join(missing)}"
         )
     no_signal = [s for s in BIO_USED if not os.path.isdir(os.path.join(DATA_DIR, BIO_SIGNALS[s]))]
     if no_signal:
@@ -72,25 +116,22 @@ def _real_sessions():
             if keep
             else "the bio model needs at least one of them"
         )
+        source = DATASET_DEFAULTS["bio.signals"]["source"]
+        why = f"every signal of {name}" if source != "configured" else "as configured"
         raise WorkflowError(
             f"data_dir '{DATA_DIR}' has no {', '.join(BIO_SIGNALS[s] + '/' for s in no_signal)} folder, "
-            f"which bio.signals = {json.dumps(BIO_USED)} needs "
-            f"({'the default: every signal' if config['bio']['signals'] is None else 'as configured'}); "
-            f"{fix}"
+            f"which bio.signals = {json.dumps(BIO_USED)} needs ({why}); {fix}"
         )
-    found = set()
-    for path in glob.glob(os.path.join(DATA_DIR, "annotation", "Session*_[FM]_res.csv")):
-        m = re.match(r"(Session\d+)_[FM]_res\.csv$", os.path.basename(path))
-        if m:
-            found.add(m.group(1))
-    if not found:
-        raise WorkflowError(f"{DATA_DIR}/annotation: no SessionSS_F_res.csv / SessionSS_M_res.csv files found")
-    return sorted(found)
+    try:
+        return datasets.sessions(DATA_DIR, DATASET)
+    except datasets.DatasetError as exc:
+        raise WorkflowError(str(exc)) from None
 
 
 SESSIONS = _synthetic_sessions() if IS_SYNTH else _real_sessions()
-# One participant file per session and gender: Sess01F, Sess01M, ...
-PARTICIPANTS = [p for s in SESSIONS for p in session_participants(s)]
+# The bio feature jobs: one per KEMDy19 participant file (Sess01F, Sess01M, ...) or KEMDy20 session (Sess01, ...)
+PARTICIPANTS = datasets.bio_units(DATASET, SESSIONS)
+_check_results_folder()
 
 
 def raw(*parts):
@@ -100,28 +141,19 @@ def raw(*parts):
     return os.path.join(DATA_DIR, *parts)
 
 
-def raw_if_exists(*parts):
-    """Like raw(), but an absent real file gives no input (the job reports it as missing)."""
-    if IS_SYNTH:
-        return [SYNTH_STAMP]
-    path = os.path.join(DATA_DIR, *parts)
-    return [path] if os.path.exists(path) else []
-
-
 def annotation_files():
     if IS_SYNTH:
         return [SYNTH_STAMP]
-    return sorted(os.path.join(DATA_DIR, "annotation", f"{s}_{g}_res.csv") for s in SESSIONS for g in ("F", "M"))
+    return [os.path.join(DATA_DIR, p) for p in datasets.annotation_relpaths(DATASET, SESSIONS)]
 
 
-def bio_relpath(wildcards):
-    """A participant's raw file of one bio signal, relative to data_dir (the signal registry's layout)."""
-    return bio_registry.raw_relpath(wildcards.signal, wildcards.participant)
-
-
-def bio_raw_path(wildcards):
-    """The raw file the job reads (real or synthetic data alike; it may be absent: reported missing)."""
-    return os.path.join(DATA_DIR, bio_relpath(wildcards))
+def bio_raw_files(wildcards):
+    """The raw files one bio job reads that exist: a KEMDy19 participant's file, or a KEMDy20 session's
+    user-script files (synthetic data: its manifest). An absent file gives no input (reported missing)."""
+    if IS_SYNTH:
+        return [SYNTH_STAMP]
+    rel = datasets.unit_relpaths(BIO_SIGNALS[wildcards.signal], wildcards.participant, DATA_DIR)
+    return [p for p in (os.path.join(DATA_DIR, r) for r in rel) if os.path.exists(p)]
 
 
 SCRIPTS_DIR = Path(workflow.basedir).joinpath("workflow", "scripts")
@@ -163,7 +195,7 @@ TEXT_LOCAL = config["text"]["pretrained"] is None
 
 def _pretrained_is_folder():
     p = config["text"]["pretrained"]
-    return p is not None and (os.path.isdir(p) or os.path.isabs(p) or p.startswith((".", "~")))
+    return p is not None and hub.is_local(p)
 
 
 def text_backbone_dir(fold="{fold}"):
@@ -172,9 +204,25 @@ def text_backbone_dir(fold="{fold}"):
     p = config["text"]["pretrained"]
     if p is None:
         return f"results/text/fold{fold}/backbone"
-    if _pretrained_is_folder():
-        return os.path.expanduser(p)
-    return os.path.join("resources", "pretrained", re.sub(r"[^A-Za-z0-9_.-]+", "__", p))
+    return hub.folder(p, config["text"]["revision"])
+
+
+# audio.encoder ssl: the pretrained speech encoder's folder (a local folder, or where rule fetch_ssl saves a
+# hub name) and the folder of its cached embeddings, named after the encoder (and revision): a head change
+# reuses them, another encoder gets its own.
+AUDIO_SSL = config["audio"]["encoder"] == "ssl"
+SSL_FINETUNE = AUDIO_SSL and config["audio"]["finetune"]
+SSL_DIR = hub.folder(config["audio"]["pretrained"], config["audio"]["revision"])
+SSL_SLUG = hub.slug(config["audio"]["pretrained"], config["audio"]["revision"])
+SSL_FEATURES = f"results/features/ssl/{SSL_SLUG}"
+SSL_QC = f"results/qc/ssl/{SSL_SLUG}.tsv"
+if AUDIO_SSL and hub.is_local(config["audio"]["pretrained"]) and not os.path.isdir(SSL_DIR):
+    raise WorkflowError(
+        f"audio.pretrained: the folder '{SSL_DIR}' does not exist (a local copy of a speech encoder such as "
+        "facebook/wav2vec2-base, or a hub name that the local rule fetch_ssl downloads)"
+    )
+if SSL_FINETUNE and config["audio"]["max_seconds"] is None:
+    raise WorkflowError("audio.finetune trains on fixed-length clips: set audio.max_seconds to a number")
 
 
 def setting_modalities(setting):
@@ -199,15 +247,59 @@ FOLDS = list(range(config["split"]["folds"]))
 
 # The files behind each adapter input name (registry.Encoder.inputs), made by the feature rules;
 # "{fold}" is the training job's fold (features fitted on training rows are per fold).
+# openSMILE functionals of the configured feature set (encoder egemaps): one table per session, then gathered
+OPENSMILE_SET = config["audio"]["egemaps"]["feature_set"]
 FEATURE_FILES = {
     "bio": {"features": "results/features/bio.parquet"},
-    "audio": {"array": "results/features/audio.npy", "index": "results/features/audio.parquet"},
-    "text": {"features": "results/features/text/fold{fold}.parquet", "backbone": text_backbone_dir()},
+    "audio": {
+        "egemaps": f"results/features/opensmile/{OPENSMILE_SET}.parquet",
+        "array": "results/features/audio.npy",
+        "index": "results/features/audio.parquet",
+        # encoder ssl: the frozen encoder's cached embeddings (rule gather_ssl), or the encoder to fine-tune
+        "embeddings": f"{SSL_FEATURES}/embeddings.npy",
+        "embeddings_index": f"{SSL_FEATURES}/embeddings.parquet",
+        "pretrained": SSL_DIR,
+        # the CNN's input: the log-mel front end computed once (rule audio_logmel) for arch logmel, else waveforms
+        "cnn_input": (
+            "results/features/audio_logmel.npy" if config["audio"]["arch"] == "logmel" else "results/features/audio.npy"
+        ),
+    },
+    "text": {
+        "features": "results/features/text/fold{fold}.parquet",
+        "backbone": text_backbone_dir(),
+        "morphemes": "results/features/text/morphemes.parquet",
+    },
 }
+
+
+def encoder_inputs(modality):
+    """The input names of the modality's encoder in its configured mode (registry.Encoder.inputs_for)."""
+    return encoder(modality).inputs_for(config[modality])
+
+
 for _m in MODALITIES:
-    _missing = set(encoder(_m).inputs) - set(FEATURE_FILES.get(_m, {}))
+    _missing = set(encoder_inputs(_m)) - set(FEATURE_FILES.get(_m, {}))
     if _missing:
         raise WorkflowError(f"{_m} encoder {config[_m]['encoder']!r} reads {sorted(_missing)}, which no rule makes")
+
+# The feature QC tables that qc_summary reads: those of the configured encoder's feature rules (audio: one
+# table; text: a list). An encoder without an entry falls back to the modality's first entry.
+FEATURE_QC = {
+    "audio": {
+        "cnn": "results/qc/audio.tsv",
+        "egemaps": f"results/qc/opensmile/{OPENSMILE_SET}.tsv",
+        "ssl": "results/qc/audio.tsv" if SSL_FINETUNE else SSL_QC,
+    },
+    "text": {
+        "bert": expand("results/qc/text/fold{fold}.tsv", fold=FOLDS),
+        "tfidf": ["results/qc/text/morphemes.tsv"],
+    },
+}
+
+
+def feature_qc(modality):
+    tables = FEATURE_QC[modality]
+    return tables.get(config[modality]["encoder"], next(iter(tables.values())))
 
 
 def model_inputs(wildcards):
@@ -215,7 +307,10 @@ def model_inputs(wildcards):
     return {
         "segments": "results/segments.parquet",
         "folds": "results/folds.parquet",
-        **{name: FEATURE_FILES[wildcards.modality][name].format(fold=wildcards.fold) for name in enc.inputs},
+        **{
+            name: FEATURE_FILES[wildcards.modality][name].format(fold=wildcards.fold)
+            for name in encoder_inputs(wildcards.modality)
+        },
         "code": script_code("train.py", enc.module),
     }
 

@@ -3,7 +3,8 @@
 if IS_SYNTH:
 
     rule synth_data:
-        """Generate the synthetic KEMDy19 stand-in (same on-disk layout, latent cue model in _truth/)."""
+        """Generate the synthetic stand-in in the KEMDy19 or KEMDy20 layout (synthetic.layout; latent cue model
+        in _truth/)."""
         input:
             code=script_code("synth_data.py"),
         output:
@@ -79,7 +80,35 @@ rule index_segments:
     params:
         data_dir=lambda w: DATA_DIR,
         sessions=SESSIONS,
+        dataset=DATASET,
         labels=config["labels"],
         split=config["split"],
     script:
         "../scripts/index_segments.py"
+
+
+rule dataset_info:
+    """The dataset of this results folder and the values its null config keys took (results/dataset.json),
+    recorded with Table 1 and in the report."""
+    input:
+        code=script_code("dataset_info.py"),
+    output:
+        "results/dataset.json",
+    log:
+        "logs/dataset_info.log",
+    benchmark:
+        "benchmarks/dataset_info.tsv"
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem(200),
+        runtime=minutes(1),
+    params:
+        dataset=DATASET,
+        data_dir=DATA_DIR,
+        synthetic=IS_SYNTH,
+        resolved=DATASET_DEFAULTS,
+    script:
+        "../scripts/dataset_info.py"

@@ -96,6 +96,7 @@ rule table:
         segments="results/segments.parquet",
         oracle="results/oracle.json" if IS_SYNTH else [],
         qc="results/qc/features.tsv",
+        dataset="results/dataset.json",
         code=script_code("table.py"),
     output:
         table=report(
@@ -103,6 +104,7 @@ rule table:
             caption="../report/table1.rst",
             category="Results",
         ),
+        metadata="results/table1.meta.json",
         comparisons=report(
             "results/comparisons.csv",
             caption="../report/comparisons.rst",

@@ -10,7 +10,7 @@ from emoflow.reader import index_dataset  # noqa: E402
 
 def main(smk):
     segments, folds, excluded, summary = index_dataset(
-        smk.params.data_dir, smk.params.sessions, dict(smk.params.labels), dict(smk.params.split)
+        smk.params.data_dir, smk.params.sessions, dict(smk.params.labels), dict(smk.params.split), smk.params.dataset
     )
     write_tsv(excluded, smk.output.excluded)
     write_json(summary, smk.output.summary)

@@ -1,4 +1,5 @@
-"""Snakemake script for rule synth_data: generate the synthetic KEMDy19 stand-in and its manifest."""
+"""Snakemake script for rule synth_data: generate the synthetic stand-in (KEMDy19 or KEMDy20 layout) and its
+manifest."""
 import shutil
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ def main(smk):
     root = Path(smk.output.root)
     if root.exists():  # never mix a previous generation's files into this one
         shutil.rmtree(root)
-    generate(root, dict(smk.params.synthetic), smk.output.manifest)
+    synthetic = dict(smk.params.synthetic)
+    generate(root, synthetic, smk.output.manifest, synthetic.get("layout", "kemdy19"))
 
 
 runtime.run(snakemake, main)  # noqa: F821

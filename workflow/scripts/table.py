@@ -1,5 +1,5 @@
-"""Snakemake script for rule table: Table 1 (CSV) with confidence intervals, the paired comparisons
-between settings (CSV) and the per-class F1 chart."""
+"""Snakemake script for rule table: Table 1 (CSV) with confidence intervals and its metadata (the dataset,
+JSON), the paired comparisons between settings (CSV) and the per-class F1 chart."""
 import sys
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import pandas as pd  # noqa: E402
 
 from emoflow import runtime, table, uncertainty  # noqa: E402
 from emoflow.constants import COMPARISON_METRICS, COMPARISONS  # noqa: E402
-from emoflow.io import read_json, write_csv, write_figure  # noqa: E402
+from emoflow.io import read_json, write_csv, write_figure, write_json  # noqa: E402
 from emoflow.plots import per_class_f1_figure  # noqa: E402
 
 
@@ -44,11 +44,15 @@ def main(smk):
     runtime.log.info("feature QC summary (%s):\n%s", qc, qc.read_text().rstrip())
     oracle_path = first(getattr(smk.input, "oracle", None))
     oracle = read_json(oracle_path) if oracle_path else None
+    info = read_json(smk.input.dataset)
+    runtime.log.info("dataset %s in %s", info["name"], info["data_dir"])
     metrics, sources = table.by_setting([(str(p), read_json(p)) for p in smk.input.metrics])
-    t1 = table.build_table(metrics, oracle, sources=sources, oracle_source=oracle_path or "oracle")
+    t1 = table.build_table(metrics, oracle, sources=sources, oracle_source=oracle_path or "oracle",
+                           dataset=info["dataset"])
     ci, comparisons = bootstrap(smk)
     t1 = table.with_intervals(t1, ci)
     write_csv(t1, smk.output.table, float_format=f"%.{table.DECIMALS}f")
+    write_json(table.metadata(info), smk.output.metadata)
     write_csv(comparisons, smk.output.comparisons, float_format=f"%.{table.DECIMALS}f")
     runtime.log.info("Table 1:\n%s\nComparisons:\n%s", t1.to_string(index=False), comparisons.to_string(index=False))
     means, stds = table.per_class_f1(metrics)

@@ -20,7 +20,8 @@ def main(smk):
     settings = training.TrainSettings.from_params(dict(smk.params.train))
     view = fold_view(pd.read_parquet(smk.input.segments), pd.read_parquet(smk.input.folds), fold, smk.input.folds)
     segments = training.check_segments(view, smk.input.segments)
-    inputs = adapter.read_inputs({name: str(getattr(smk.input, name)) for name in encoder.inputs})
+    names = encoder.inputs_for(settings.extra)  # an encoder's frozen and fine-tune modes may read different inputs
+    inputs = adapter.read_inputs({name: str(getattr(smk.input, name)) for name in names})
 
     result = training.train(adapter, segments, inputs, settings, seed, fold)
 

@@ -9,7 +9,8 @@ Schemes:
 ``session``
     whole sessions are held out (speaker-independent: each session has its own two actors).
 ``speaker``
-    whole speakers (session + gender) are held out; the partner of a test speaker may be in train.
+    whole speakers are held out (KEMDy19: session + gender; KEMDy20: the user id, since a session may
+    pair two speakers of one gender); the partner of a test speaker may be in train.
 
 ``test_fraction`` is a fraction of the groups (sessions, speakers) or, for ``random``, of each
 emotion's utterances. ``val_fraction`` is a fraction of what is left after the test part, carved with
@@ -50,7 +51,10 @@ def group_keys(segments: pd.DataFrame, scheme: str) -> pd.Series | None:
     if scheme == "session":
         return segments["session"].astype(str)
     if scheme == "speaker":
-        return segments["session"].astype(str) + "_" + segments["speaker"].astype(str)
+        speaker = segments["speaker"].astype(str)
+        if speaker.str.startswith("User").all():  # KEMDy20: user ids name speakers across sessions
+            return speaker
+        return segments["session"].astype(str) + "_" + speaker  # KEMDy19: the gender letter within a session
     raise ValueError(f"split scheme must be one of {SCHEMES}, not {scheme!r}")
 
 

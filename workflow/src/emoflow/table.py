@@ -1,5 +1,6 @@
-"""Table 1: one row per setting (the paper's order) with our test metrics, the paper's figures and,
-on synthetic data, the Bayes-optimal (oracle) figures of the known cue model."""
+"""Table 1: one row per setting (the paper's order) with our test metrics, the paper's figures (KEMDy19
+only), the published reference result of the dataset (``constants.REFERENCE_RESULTS``: the Audio+Text
+row) and, on synthetic data, the Bayes-optimal (oracle) figures of the known cue model."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .constants import EMOTIONS, PAPER_RESULTS, SETTINGS
+from .constants import EMOTIONS, PAPER_DATASET, PAPER_RESULTS, REFERENCE_RESULTS, SETTINGS
 from .errors import DataError
 from .metrics import SUMMARY_METRICS as METRICS
 
@@ -20,7 +21,7 @@ DECIMALS = 4  # the CSV's fixed decimals: byte-identical reruns
 
 
 def table_columns(with_oracle: bool) -> list[str]:
-    cols = ["setting", *METRICS, "n_test", "paper_accuracy", "paper_f1"]
+    cols = ["setting", *METRICS, "n_test", "paper_accuracy", "paper_f1", "reference_accuracy", "reference_f1_macro"]
     if with_oracle:
         cols += ["oracle_accuracy", "oracle_f1_macro", "oracle_expected_accuracy"]
     cols += [f"{m}_std" for m in METRICS] + ["n_seeds", "majority_accuracy"]
@@ -56,9 +57,12 @@ def build_table(
     *,
     sources: Mapping[str, str] | None = None,
     oracle_source: str = "oracle",
+    dataset: str = PAPER_DATASET,
 ) -> pd.DataFrame:
     """Table 1 as a DataFrame, rows in ``SETTINGS`` order; oracle columns only when ``oracle`` is given.
 
+    ``dataset`` chooses the published figures: the paper's columns are KEMDy19's (empty for another
+    dataset), the reference columns the dataset's entry of ``REFERENCE_RESULTS`` (empty where it has none).
     ``sources`` (setting id -> metrics file) and ``oracle_source`` only name files in error messages.
     """
     sources = dict(sources or {})
@@ -80,7 +84,10 @@ def build_table(
         for k in METRICS:
             row[k], stds[f"{k}_std"] = _summary(m, k, src)
         row["n_test"] = int(m["n_test"])
-        row["paper_accuracy"], row["paper_f1"] = map(float, PAPER_RESULTS[sid])
+        paper = PAPER_RESULTS[sid] if dataset == PAPER_DATASET else (np.nan, np.nan)
+        row["paper_accuracy"], row["paper_f1"] = map(float, paper)
+        reference = REFERENCE_RESULTS.get(dataset, {}).get(sid, (np.nan, np.nan))
+        row["reference_accuracy"], row["reference_f1_macro"] = map(float, reference)
         if oracle is not None:
             o = oracle["settings"].get(sid)
             if o is None or "accuracy" not in o or "f1_macro" not in o:
@@ -140,3 +147,21 @@ def labelled(comparisons: pd.DataFrame) -> pd.DataFrame:
     """The comparison rows with setting labels (``Audio+Text``) instead of ids."""
     return comparisons.assign(setting_a=comparisons["setting_a"].map(lambda s: SETTINGS[s][0]),
                               setting_b=comparisons["setting_b"].map(lambda s: SETTINGS[s][0]))
+
+
+REFERENCE_NOTE = ("wav2vec2-base + klue/bert-base, 5-fold session cross-validation (KEMDy20: ties dropped); "
+                  "the Audio+Text row only")
+
+
+def metadata(dataset_info: Mapping) -> dict:
+    """Table 1's metadata (``results/table1.meta.json``): the dataset and data_dir of the results, the
+    values its per-dataset config keys took, and where the published columns come from."""
+    ds = dataset_info["dataset"]
+    paper = "the paper's Table 1 (KEMDy19, random 80/20 split)" if ds == PAPER_DATASET else \
+        f"empty: the paper reports {PAPER_DATASET} only"
+    return {
+        **dict(dataset_info),
+        "paper_columns": paper,
+        "reference_columns": {"source": REFERENCE_NOTE,
+                              "values": {k: list(v) for k, v in REFERENCE_RESULTS.get(ds, {}).items()}},
+    }

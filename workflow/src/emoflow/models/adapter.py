@@ -10,7 +10,9 @@ An adapter is a module listed in ``registry.ADAPTERS``. It provides:
     with a ``DataError`` naming the file on failure.
 ``setup(segments, inputs, settings, seed) -> Setup``
     pure: checks the inputs against the segments, fits the preprocessing on training rows only and builds
-    the model. Called after ``training.seed_everything``: weights are initialised here.
+    the model. Called after ``training.seed_everything``: weights are initialised here. A model whose
+    parts learn at different rates (a pretrained encoder under a head) has a ``param_groups(lr)`` method
+    returning the optimiser's parameter groups (``models.ssl.FineTuned``).
 ``save_checkpoint(model, config, model_path, config_path)`` / ``load_checkpoint(folder) -> (model, config)``
     the checkpoint format: weights as safetensors, never a pickle.
 """
@@ -24,7 +26,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from .training import Forward, Source, TrainSettings
+from .training import FitResult, Forward, Source, TrainSettings
 
 
 @dataclass
@@ -34,7 +36,10 @@ class Setup:
     ``usable``: bool per row of the segments table (unusable rows are neither trained on nor predicted
     by the model: they get the training prior); ``source(positions)`` builds a ``Source`` of those
     segment positions; ``config`` is the architecture record stored with the checkpoint and
-    ``preprocessing`` what was fitted on the training rows (``preprocessing.json``).
+    ``preprocessing`` what was fitted on the training rows (``preprocessing.json``). ``solve``, for a
+    head without epochs (``models.linear``): ``solve(train_positions, validation_positions, device) ->
+    training.FitResult`` replaces the epoch loop (fit on the training rows, select on the validation
+    rows, leave the model holding the selected weights; ``FitResult.record`` joins the checkpoint config).
     """
 
     model: nn.Module
@@ -44,6 +49,7 @@ class Setup:
     config: dict
     preprocessing: dict
     augment: Callable | None = None
+    solve: Callable[[np.ndarray, np.ndarray, Any], FitResult] | None = None
 
 
 @runtime_checkable

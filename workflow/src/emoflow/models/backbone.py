@@ -15,24 +15,19 @@ tokenizer is converted, see ``features.text.tokenizer``).
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 
+from .. import hub
 from ..errors import DataError
 from ..features.text.spm_train import train_spm, training_texts
 from ..features.text.tokenizer import load_tokenizer, spm_to_fast_tokenizer
-from ..io import atomic_path
 
 log = logging.getLogger(__name__)
-
-_HUB_PATTERNS = ["*.json", "*.model", "*.txt", "*.safetensors", "pytorch_model.bin"]
 
 
 class Backbone(NamedTuple):
@@ -110,64 +105,23 @@ def build_backbone(segments: pd.DataFrame, *, vocab_size: int, tag_policy: str, 
 # Saving
 
 
-def _drop_local_paths(folder: Path) -> None:
-    """Remove ``name_or_path`` entries (temporary download paths) from the saved config files."""
-    for name in ("config.json", "tokenizer_config.json"):
-        path = Path(folder) / name
-        if not path.exists():
-            continue
-        obj = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(obj, dict) and {"name_or_path", "_name_or_path"} & obj.keys():
-            obj.pop("name_or_path", None)
-            obj.pop("_name_or_path", None)
-            text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-            path.write_text(text, encoding="utf-8")
-
-
-
 def save_backbone(backbone: Backbone, out_dir) -> None:
     """Save tokenizer and model in Hugging Face format to the folder ``out_dir`` (replaced).
 
     Both are saved to a temporary folder beside ``out_dir`` first; each file is then moved into
-    ``out_dir`` through ``io.atomic_path``, so no file there is ever half-written.
+    ``out_dir`` through ``io.atomic_path``, so no file there is ever half-written (``hub.publish``).
     """
     quiet_transformers()
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out_dir.name}.", dir=out_dir.parent) as tmp:
+
+    def write(tmp: Path) -> None:
         backbone.tokenizer.save_pretrained(tmp)
         backbone.model.save_pretrained(tmp, safe_serialization=True)
-        _drop_local_paths(Path(tmp))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        for src in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
-            with atomic_path(out_dir / src.relative_to(tmp)) as dest:
-                os.replace(src, dest)
+
+    hub.publish(write, out_dir)
 
 
 # ---------------------------------------------------------------------------------------------
 # Hub backbone
-
-
-def _download(name: str, revision: str | None, into: str) -> Path:
-    """``snapshot_download`` into the folder ``into``; DataError telling how to pre-fetch on failure."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        path = snapshot_download(repo_id=name, revision=revision, local_dir=into,
-                                 allow_patterns=_HUB_PATTERNS)
-    except Exception as exc:  # network, offline mode, unknown repo: all end here
-        where = f"{name}@{revision}" if revision else name
-        rev = f" --revision {revision}" if revision else ""
-        first_line = (str(exc).splitlines() or [""])[0]
-        raise DataError(
-            where,
-            f"cannot download from the Hugging Face hub ({type(exc).__name__}: {first_line}). "
-            f"Pre-fetch it on a machine with network: `hf download {name}{rev} --local-dir "
-            f"/path/to/model` (older clients: `huggingface-cli download ...`), then set "
-            f"`text.pretrained: /path/to/model` (a local folder) in the config.",
-        ) from exc
-    return Path(path)
 
 
 def fetch_pretrained(name: str, out_dir, revision: str | None = None) -> None:
@@ -176,7 +130,7 @@ def fetch_pretrained(name: str, out_dir, revision: str | None = None) -> None:
 
     Path(out_dir).parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=Path(out_dir).parent) as tmp:
-        path = _download(name, revision, tmp)
+        path = hub.download(name, revision, tmp, key="text.pretrained")
         quiet_transformers()
         if (path / "model.safetensors").exists() and (path / "pytorch_model.bin").exists():
             (path / "pytorch_model.bin").unlink()

@@ -1,4 +1,5 @@
-"""Bio-signal model: a fully connected network on the ECG/EDA/TEMP features (paper section 2.3.1).
+"""Bio-signal model: a fully connected network on the ECG/EDA/TEMP (KEMDy20: EDA/TEMP/IBI) features (paper
+section 2.3.1).
 
 Architecture: ``len(hidden) + 1`` fully connected layers (config ``bio.hidden``, default two hidden
 layers -> three layers as in the paper), ReLU and dropout between them. The network outputs logits;
@@ -6,7 +7,7 @@ training uses cross-entropy on them and prediction applies the softmax (the pape
 
 Preprocessing, fitted on the TRAIN split only and saved in ``preprocessing.json``:
 
-* feature columns: every numeric column named ``ecg_*``, ``eda_*`` or ``temp_*`` (flags ``*_ok`` and
+* feature columns: every numeric column named ``ecg_*``, ``eda_*``, ``temp_*`` or ``ibi_*`` (flags ``*_ok`` and
   ``*_reason`` excluded), in file order;
 * one missing-indicator column per signal group, ``{signal}_missing`` = 1 where the features file's
   ``{signal}_ok`` flag is false (or, without the flag, where all of the group's features are NaN);

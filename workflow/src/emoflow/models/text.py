@@ -10,6 +10,12 @@ row with the backbone's ``pad_token_id``, masked out).
 The checkpoint is ``model.save_pretrained(seed_dir)``: ``model.safetensors`` + ``config.json`` (the
 Hugging Face config, carrying this run's training record under ``emoflow``), loadable again with
 ``from_pretrained(seed_dir)`` (``load_checkpoint``).
+
+``text.finetune: false`` (frozen backbone): the backbone (``AutoModel``) only embeds, once per training
+job: every layer's hidden states averaged over the real tokens of each segment, ``[segments, n_layers,
+dim]``; the model trained is the head of ``layers.LayerHead`` (softmax-weighted layer sum, standardised
+with the training rows' statistics, small classifier: ``layer_head``), saved as
+safetensors + a JSON config (``mode: frozen``). ``true`` (default) fine-tunes the whole classifier as above.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ import torch
 
 from ..constants import CLASS_INDEX, EMOTIONS
 from ..errors import DataError
+from . import checkpoint
 from . import training as T
 from .adapter import Setup
+from .layers import LayerHead, head_spec
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +121,69 @@ def _forward(model, inputs):
     return model(input_ids=inputs[0], attention_mask=inputs[1]).logits
 
 
+def load_encoder(folder):
+    """The backbone without a classification head (``AutoModel``, eval mode, no network)."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    _quiet_transformers()
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # unused pretraining heads are expected
+    try:
+        model = AutoModel.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise DataError(folder, f"cannot load a text backbone with from_pretrained ({exc})") from exc
+    finally:
+        hf_logging.set_verbosity(level)
+    return model.eval()
+
+
+@torch.no_grad()
+def embed_tokens(model, ids: torch.Tensor, mask: torch.Tensor, device, batch_size: int = 64) -> torch.Tensor:
+    """Every layer's hidden states averaged over each row's real tokens: float32 [n, n_layers, dim]."""
+    model.to(device)
+    out = []
+    for start in range(0, len(ids), batch_size):
+        i, m = ids[start : start + batch_size].to(device), mask[start : start + batch_size].to(device)
+        hidden = torch.stack(model(input_ids=i, attention_mask=m, output_hidden_states=True).hidden_states, 1)
+        w = m.to(hidden.dtype)
+        out.append((torch.einsum("bltd,bt->bld", hidden, w) / w.sum(1).clamp_min(1)[:, None, None]).float().cpu())
+    model.to("cpu")
+    return torch.cat(out)
+
+
+def _setup_frozen(seg: pd.DataFrame, inputs: dict, settings: T.TrainSettings) -> Setup:
+    backbone, source = inputs["backbone"], inputs["source"]
+    encoder = load_encoder(backbone)
+    pad_id = encoder.config.pad_token_id if encoder.config.pad_token_id is not None else 0
+    ids, mask = _token_tensors(seg, inputs["features"], source, pad_id)
+    _check_fits_backbone(encoder, ids, source)
+    x = embed_tokens(encoder, ids, mask, T.resolve_device(settings.device))
+    split = seg["split"].to_numpy()
+    spec = head_spec(settings.extra)
+    head = LayerHead(x.shape[1], x.shape[2], spec["hidden"], spec["dropout"])
+    fit_rows = np.flatnonzero(split == "train")
+    T.assert_no_test(split[fit_rows], "standardisation rows")
+    head.fit_standardization(x[torch.from_numpy(fit_rows)])
+    n_params = sum(p.numel() for p in head.parameters())
+    log.info("frozen text backbone %s from %s: %d layers x %d per segment; head with %d parameters",
+             encoder.config.model_type, backbone, x.shape[1], x.shape[2], n_params)
+    config = {"mode": "frozen", "arch": encoder.config.model_type, "backbone": str(backbone),
+              "n_layers": int(x.shape[1]), "dim": int(x.shape[2]), "layer_head": spec, "norm": "standardize",
+              "n_parameters": n_params, "max_length": int(ids.shape[1])}
+    preprocessing = {"backbone": str(backbone), "max_length": int(ids.shape[1]), "pad_token_id": int(pad_id),
+                     "input": "per-layer hidden states of the frozen backbone averaged over the real tokens",
+                     "standardization": "per layer and dimension, training rows of the fold (model buffers)"}
+    return Setup(model=head, usable=np.ones(len(seg), dtype=bool),
+                 source=T.tensor_sources([x], seg["label"].to_numpy(), split),
+                 forward=lambda model, inputs: model(inputs[0]), config=config, preprocessing=preprocessing)
+
+
 def setup(seg: pd.DataFrame, inputs: dict, settings: T.TrainSettings, seed: int) -> Setup:
-    """The backbone with a fresh 7-class head (seeded before this call) and the padded token tensors."""
+    """The backbone with a fresh 7-class head (seeded before this call) and the padded token tensors;
+    with ``finetune`` false, the frozen backbone's embeddings and a ``LayerHead``."""
+    if not settings.extra["finetune"]:
+        return _setup_frozen(seg, inputs, settings)
     backbone, source = inputs["backbone"], inputs["source"]
     model = load_backbone(backbone)
     pad_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
@@ -134,7 +203,11 @@ def setup(seg: pd.DataFrame, inputs: dict, settings: T.TrainSettings, seed: int)
 
 def save_checkpoint(model, config: dict, model_path, config_path) -> None:
     """save_pretrained into a temporary folder, then move model.safetensors and config.json in place;
-    the training record travels in the Hugging Face config under ``emoflow``."""
+    the training record travels in the Hugging Face config under ``emoflow``. A frozen backbone's head:
+    safetensors + config.json with the learned layer weights."""
+    if isinstance(model, LayerHead):
+        checkpoint.save(model, {**config, "layer_weights": model.layer_weights()}, model_path, config_path)
+        return
     _quiet_transformers()
     model_path, config_path = Path(model_path), Path(config_path)
     model.config.emoflow = config
@@ -153,9 +226,15 @@ def save_checkpoint(model, config: dict, model_path, config_path) -> None:
 
 
 def load_checkpoint(folder):
-    """The fine-tuned classifier (from_pretrained) and its training record; returns (model, config)."""
+    """The fine-tuned classifier (from_pretrained) or a frozen backbone's head, and its training record;
+    returns (model, config)."""
     from transformers import AutoModelForSequenceClassification
 
+    record = checkpoint.read_config(folder)
+    if record.get("mode") == "frozen":
+        head = LayerHead(record["n_layers"], record["dim"], **record["layer_head"])
+        head.load_state_dict(checkpoint.load_state_dict(f"{folder}/model.safetensors"))
+        return head.eval(), record
     _quiet_transformers()
     model = AutoModelForSequenceClassification.from_pretrained(str(folder), local_files_only=True)
     model.eval()

@@ -7,7 +7,8 @@ One run = one modality and one seed (``train``):
    deterministic algorithms, so the same seed on the same machine gives byte-identical checkpoints.
 2. The adapter's ``setup`` turns the segments and its feature inputs into a model, a ``Source`` builder
    and the usable-segment mask (``adapter.Setup``).
-3. ``fit`` trains with AdamW and cross-entropy on logits (optionally weighted by inverse training-class
+3. ``fit`` trains with AdamW (one learning rate, or the groups of the model's ``param_groups(lr)``) and
+   cross-entropy on logits (optionally weighted by inverse training-class
    frequency, optionally label-smoothed), with a per-batch learning-rate schedule (``schedule``:
    constant, cosine or linear decay to 0 at the last planned step, after a linear warm-up over the
    ``warmup`` fraction of the steps), evaluates the VALIDATION split after every epoch, keeps the best
@@ -15,7 +16,9 @@ One run = one modality and one seed (``train``):
    ties broken by the lower validation loss; ``loss`` = validation cross-entropy, ties broken by the
    higher macro F1 -- the epoch with the best-calibrated probabilities, which late fusion multiplies),
    stops early after ``patience`` epochs without improvement (0 = never) and restores the best weights.
-   The test split is never seen here: ``fit`` and ``train`` assert it.
+   The test split is never seen here: ``fit`` and ``train`` assert it. A head without epochs (a linear
+   model on fixed features, ``models.linear``) brings its own ``Setup.solve`` instead: it is fitted on
+   the same training rows and selected on the same validation rows, and its curve is one row.
 4. ``train`` predicts every validation and test segment and returns a ``TrainResult`` (model, checkpoint
    config, preprocessing record, learning curve, prediction table); the ``train`` script writes them.
 
@@ -307,6 +310,7 @@ class FitResult:
     best_val_f1: float
     best_val_loss: float
     stopped_early: bool
+    record: dict = field(default_factory=dict)  # what a head without epochs adds to the checkpoint config
 
 
 @dataclass
@@ -327,7 +331,9 @@ def _make_step(model, train: Source, settings: TrainSettings, device, generator,
         log.info("class weights (inverse training frequency): %s",
                  ", ".join(f"{e}={w:.3f}" for e, w in zip(EMOTIONS, weights.tolist())))
     criterion = nn.CrossEntropyLoss(weight=weights, label_smoothing=settings.label_smoothing)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    # a model with parts at their own learning rates (a pretrained encoder below its head) names its groups
+    groups = model.param_groups(settings.lr) if hasattr(model, "param_groups") else model.parameters()
+    optimizer = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = -(-len(train) // settings.batch_size)
     scheduler = lr_scheduler(optimizer, settings.schedule, settings.epochs * steps_per_epoch, settings.warmup)
     return _Step(forward, criterion, optimizer, scheduler, generator, augment)
@@ -490,8 +496,12 @@ def train(adapter: "Adapter", segments: pd.DataFrame, inputs: dict, settings: Tr
         raise DataError(f"{modality} features", f"no usable training segment for the {modality} model")
 
     t0 = time.perf_counter()
-    result = fit(setup.model, setup.source(train_pos), setup.source(val_pos), settings, generator=generator,
-                 device=device, forward=setup.forward, augment=setup.augment)
+    if setup.solve is None:
+        result = fit(setup.model, setup.source(train_pos), setup.source(val_pos), settings, generator=generator,
+                     device=device, forward=setup.forward, augment=setup.augment)
+    else:  # a head without epochs (adapter.Setup.solve): fitted and selected in one go, one curve row
+        setup.model.to(device)
+        result = setup.solve(train_pos, val_pos, device)
     log.info("training took %.1f s", time.perf_counter() - t0)
 
     eval_pos, probs, prior = _predict_eval(segments, setup, device, max(settings.batch_size, 64), modality)
@@ -499,6 +509,7 @@ def train(adapter: "Adapter", segments: pd.DataFrame, inputs: dict, settings: Tr
     _log_accuracy(table)
     config = {
         **setup.config,
+        **result.record,
         "modality": modality,
         "seed": int(seed),
         "fold": int(fold),

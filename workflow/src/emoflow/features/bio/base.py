@@ -1,6 +1,6 @@
 """What every bio signal shares: the ``Recording`` of one raw file and the ``BioSignal`` interface.
 
-A signal module (``ecg``, ``eda``, ``temp``; see ``registry``) implements ``BioSignal`` at module level
+A signal module (``ecg``, ``eda``, ``temp``, ``ibi``; see ``registry``) implements ``BioSignal`` at module level
 and imports only this module (and ``emoflow.errors``), never the reading or gathering code.
 """
 

@@ -8,7 +8,9 @@ reason ``not_extracted``. Output columns: segment_id, the feature columns of eve
 (``registry.SIGNALS`` order: ECG, EDA bands, EDA level, TEMP), then ``{signal}_ok`` / ``{signal}_reason``
 per signal. Missing values are NaN, never zero.
 
-The QC table stacks ``qc.qc_table`` per signal and then the signals' ``qc_notes`` (for EDA: the upper
+The QC table stacks per signal ``qc.qc_table`` (usable, and missing by reason) and ``alignment_table``
+(status ``aligned``: segments whose rows were found by tags, re-aligned or recovered by time, see
+``offset``), and then the signals' ``qc_notes`` (for EDA: the upper
 band edge actually used, see ``eda.qc_notes``; for ECG: the sampling rate used and participants with an
 implausible mean NN, see ``ecg.qc_notes``).
 
@@ -26,14 +28,15 @@ import numpy as np
 import pandas as pd
 
 from ... import qc
-from ...constants import session_participants
+from ...constants import bio_file_key
 from ...errors import DataError, QCError
 from . import registry
+from .offset import METHODS
 
 log = logging.getLogger(__name__)
 
 _PART = re.compile(r"(?P<signal>" + "|".join(map(re.escape, registry.SIGNALS))
-                   + r")/(?P<participant>Sess\d+[FM])\.parquet$")
+                   + r")/(?P<participant>Sess\d+[FM]?)\.parquet$")  # a KEMDy19 participant or a KEMDy20 session
 
 
 class GatheredBio(NamedTuple):
@@ -59,11 +62,13 @@ def feature_columns(settings: Mapping[str, Mapping]) -> list[str]:
 
 
 def _participant_of(segments: pd.DataFrame) -> pd.Series:
-    """The participant file (``Sess01F``) of each segment: its session and speaker."""
+    """The bio file of each segment (``constants.bio_file_key``): ``Sess01F`` (KEMDy19: its session and
+    speaker) or ``Sess01_script01_User002M`` (KEMDy20: its session, dialogue and user)."""
     sessions = segments["session"].astype(str)
-    lookup = {(s, p[-1]): p for s in sessions.unique() for p in session_participants(s)}
-    keys = zip(sessions, segments["speaker"].astype(str))
-    return pd.Series([lookup[k] for k in keys], index=segments.index, dtype=object)
+    speakers = segments["speaker"].astype(str)
+    dialogues = segments["dialogue"].astype(str) if "dialogue" in segments.columns else sessions
+    keys = [bio_file_key(s, d, p) for s, d, p in zip(sessions, dialogues, speakers)]
+    return pd.Series(keys, index=segments.index, dtype=object)
 
 
 def _group_parts(parts: Mapping[str, pd.DataFrame], used: list[str]) -> dict[str, list[tuple[str, pd.DataFrame]]]:
@@ -74,7 +79,7 @@ def _group_parts(parts: Mapping[str, pd.DataFrame], used: list[str]) -> dict[str
         if not m:
             expected = "|".join(registry.SIGNALS)
             raise DataError(name, f"not a bio feature part (expected .../{{{expected}}}/"
-                                  "SessSS{F|M}.parquet)")
+                                  "SessSS{F|M}.parquet or SessSS.parquet)")
         if m["signal"] not in by_signal:
             raise DataError(name, f"a part of signal {m['signal']!r}, which is not in use "
                                   f"(bio.signals: {', '.join(used)})")
@@ -127,6 +132,32 @@ def _join_signal(out: pd.DataFrame, signal: str, cols: list[str], part: pd.DataF
     return merged
 
 
+def _align_column(signal: str, frames: list[tuple[str, pd.DataFrame]]) -> list[str]:
+    """``[{signal}_align]`` when every part records how its segments were aligned, else ``[]``."""
+    col = f"{signal}_align"
+    if frames and all(col in f.columns for _, f in frames):
+        return [col]
+    if any(col in f.columns for _, f in frames):
+        log.warning("%s: some parts do not record the alignment method; no alignment counts", signal)
+    return []
+
+
+def alignment_table(signal: str, method: pd.Series) -> pd.DataFrame:
+    """QC rows ``status == "aligned"``: how many segments had their rows found by each method
+    (``by_tags``, ``realigned_by_offset``, ``recovered_by_offset``; see ``offset``), whether or not their
+    features were then usable; each count also logged."""
+    method = method.fillna("").astype(str)
+    n = len(method)
+    rows = []
+    for m in METHODS:
+        count = int((method == m).sum())
+        rows.append({"modality": signal, "status": "aligned", "reason": "by_tags" if m == "tags" else m,
+                     "n_segments": count, "fraction": count / n if n else 0.0})
+    log.info("%s: rows found for %s of %d segments", signal,
+             ", ".join(f"{r['n_segments']} {r['reason']}" for r in rows), n)
+    return pd.DataFrame(rows, columns=qc.QC_COLUMNS)
+
+
 def gather_bio(segments: pd.DataFrame, parts: Mapping[str, pd.DataFrame], settings: Mapping[str, Mapping],
                source="segments.parquet") -> GatheredBio:
     """``(features, qc)`` from the segment index and the parts (path -> frame of that part file).
@@ -145,12 +176,16 @@ def gather_bio(segments: pd.DataFrame, parts: Mapping[str, pd.DataFrame], settin
         sig, st = registry.load(s), settings[s]
         cols = sig.feature_columns(st)
         extra_cols = list(sig.extra_columns(None, st))
-        part = _stack_parts(s, by_signal[s], ["segment_id", *cols, f"{s}_ok", f"{s}_reason", *extra_cols])
+        align_cols = _align_column(s, by_signal[s])
+        part = _stack_parts(s, by_signal[s], ["segment_id", *cols, f"{s}_ok", f"{s}_reason", *extra_cols,
+                                              *align_cols])
         merged = _join_signal(out, s, cols, part)
         tables[s] = pd.concat([pd.DataFrame({"participant": participant}), out[[*cols, f"{s}_ok"]],
                                merged[extra_cols].reset_index(drop=True)], axis=1)
         ok_cols += [f"{s}_ok", f"{s}_reason"]
         qc_tables.append(qc.qc_table(s, out[f"{s}_ok"], out[f"{s}_reason"]))
+        if align_cols:
+            qc_tables.append(alignment_table(s, merged[align_cols[0]]))
     notes = []
     for s in used:
         notes += registry.load(s).qc_notes(tables[s], settings[s], len(out))

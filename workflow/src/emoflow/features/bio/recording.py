@@ -15,6 +15,9 @@ Two rates are known for every file: ``counter_fs`` from the elapsed column (``in
 the rows over the clock span of the continuous stretches (``clock_rate``); both are logged. A device that
 stamps its samples in packets would fool the first one; the ECG module compares them (``ecg.check_rate``).
 
+KEMDy20 files (an E4 export: a header with the start time and the rate) are read by ``e4``;
+``load_recording`` tells them apart by their header.
+
 A file without data rows (no bytes, only blank lines, or a single header line) is not read:
 ``empty_file_reason`` says so, and the job counts the participant's segments missing (``file_empty``).
 """
@@ -30,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ...errors import DataError
-from . import registry
+from . import e4, registry
 from .base import Recording
 
 log = logging.getLogger(__name__)
@@ -349,6 +352,8 @@ def empty_file_reason(path) -> str | None:
     lines = [ln.strip() for ln in head.decode("latin-1").splitlines() if ln.strip()]
     if not lines:
         return "it is empty" if not head else "it has only blank lines"
+    if len(lines) == 2 and e4.header_kind(lines) == "sampled":
+        return "it has only the E4 header"
     if len(lines) > 1:
         return None
     fields = lines[0].split(",")
@@ -368,6 +373,14 @@ def _is_number(text: str) -> bool:
 def load_recording(path, signal: str, fs: float | None = None) -> Recording:
     """Read a raw file and infer its sampling rate (``fs`` overrides when given); logs the rate of the
     elapsed counter and the rate of the rows over the clock span."""
+    kind = e4.sniff(path)
+    if kind is not None:  # a KEMDy20 file (E4 export with a header): the rate is in the header
+        rec = e4.load_e4(path, signal, fs, kind)
+        if kind == "sampled":
+            rec.clock_fs = clock_rate(rec.elapsed, rec.clock, steps=(rec.elapsed_step, rec.clock_step))
+            log.info("%s: %.3f Hz from the header, %.3f Hz from the rows over the clock span; using %.3f Hz%s",
+                     path, rec.counter_fs, rec.clock_fs, rec.fs, " (configured)" if fs else "")
+        return rec
     value, elapsed, clock, codes, tags, rows = _read_arrays(path, signal)
     rec = Recording(
         path=str(path), signal=signal, value=value, elapsed=elapsed, clock=clock, codes=codes, tags=tags,

@@ -1,5 +1,8 @@
 """The bio signals: name -> dataset folder and implementing module (import-light).
 
+Signals: ``ecg``, ``eda``, ``temp`` (KEMDy19) and ``eda``, ``temp``, ``ibi`` (KEMDy20); which ones a
+dataset has is ``emoflow.datasets.SIGNALS``.
+
 The Snakefile imports this module at parse time, so it imports no numpy/pandas at module level. The
 names and folders are ``constants.BIO_SIGNALS``; each signal is implemented by the module
 ``emoflow.features.bio.<name>`` (a ``base.BioSignal``). Code that works for every signal imports no
@@ -36,8 +39,11 @@ def folder(signal: str) -> str:
 
 
 def raw_relpath(signal: str, participant: str) -> str:
-    """Raw file of one participant relative to the dataset root (``ECG/Session01/Original/Sess01F.csv``)."""
-    return f"{folder(signal)}/{participant_session(participant)}/Original/{participant}.csv"
+    """Raw file of one participant relative to the dataset root: a KEMDy19 participant (``Sess01F`` ->
+    ``ECG/Session01/Original/Sess01F.csv``) or a KEMDy20 user and script (``Sess01_script01_User002M`` ->
+    ``EDA/Session01/Sess01_script01_User002M.csv``)."""
+    sub = "" if "_" in participant else "Original/"
+    return f"{folder(signal)}/{participant_session(participant)}/{sub}{participant}.csv"
 
 
 def load(signal: str) -> BioSignal:
