@@ -140,8 +140,12 @@ def test_bio_defects_are_counted(corrupted):
     assert "clock_backwards" in set(bio["temp_reason"])
     qc = pd.read_csv(wd / "results/qc/features.tsv", sep="\t", keep_default_na=False)
     for modality in ("ecg", "eda", "temp", "audio", "text/fold0", "text/fold1"):
-        rows = qc[(qc.modality == modality) & (qc.status != "note")]
+        # usable + missing/excluded partition the segments; "aligned" rows break down how bio rows were found
+        rows = qc[(qc.modality == modality) & ~qc.status.isin(["note", "aligned"])]
         assert rows.n_segments.sum() == len(seg), f"{modality}: counts do not cover every segment"
+        aligned = qc[(qc.modality == modality) & (qc.status == "aligned")]
+        if modality in ("ecg", "eda", "temp"):
+            assert 0 < aligned.n_segments.sum() <= len(seg), modality
 
 
 def _expect_error(wd, target, data, *needles):
