@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 import _model_data as D
-from conftest import TINY, copy_workflow, planned_outputs, snakemake
+from conftest import PAPER_FOLD_TARGET, TINY, paper_models, planned_outputs, snakemake
 from emoflow.constants import EMOTIONS, PROB_COLUMNS
 from emoflow.errors import DataError
 from emoflow.features import egemaps as egemaps_features
@@ -348,22 +347,18 @@ def test_egemaps_extraction_and_gather(tmp_path):
 
 
 # --------------------------------------------------------------------------------------------------
-# End to end: one fold of audio+text with the paper's models (cnn, bert) on the tiny preset. The default
-# encoders (egemaps, tfidf) run end to end in the shared tiny run (tests/test_workflow.py), whose jobs
-# tests/test_code_inputs.py checks; this covers the other path the same way.
+# End to end: one fold of audio+text with the paper's models (cnn, bert) on the tiny preset, run on the
+# corrupted copy of tests/test_bad_input.py (fixture ``corrupted`` in tests/conftest.py: one run serves both,
+# and training meets excluded rows). The default encoders (egemaps, tfidf) run end to end in the shared tiny
+# run (tests/test_workflow.py), whose jobs tests/test_code_inputs.py checks; this covers the other path the
+# same way.
 # --------------------------------------------------------------------------------------------------
-PAPER_MODELS = ["--config", "audio={'encoder': 'cnn'}", "text={'encoder': 'bert'}"]
-
-
 @pytest.mark.workflow
-def test_paper_models_end_to_end_one_fold(tmp_path):
+def test_paper_models_end_to_end_one_fold(corrupted):
     from test_code_inputs import module_name, ran
 
-    wd = copy_workflow(tmp_path / "wf")
-    target = "results/fusion/audio+text/fold0/metrics.json"
-    t0 = time.perf_counter()
-    snakemake(wd, target, "--cores", "2", *TINY, *PAPER_MODELS)
-    print(f"cnn + bert, one fold of audio+text: {time.perf_counter() - t0:.1f} s")
+    wd, data, _, _ = corrupted
+    target = PAPER_FOLD_TARGET
     metrics = json.loads((wd / target).read_text())
     assert 0 <= metrics["accuracy"] <= 1
     # the waveforms, their log-mel features and the fold's BERT backbone were built; no openSMILE table
@@ -374,7 +369,7 @@ def test_paper_models_end_to_end_one_fold(tmp_path):
     for m, n in epochs.items():
         assert len(pd.read_csv(wd / f"results/models/{m}/fold0/seed0/curve.csv")) == n
     # every job lists exactly the package modules it ran (tests/test_code_inputs.py, for these rules)
-    res = snakemake(wd, target, "--detailed-summary", "--cores", "1", *TINY, *PAPER_MODELS)
+    res = snakemake(wd, target, "--detailed-summary", "--cores", "1", *TINY, *paper_models(data))
     src = wd / "workflow" / "src"
     import csv
     import io

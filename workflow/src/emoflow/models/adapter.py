@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from ..errors import DataError
 from .training import FitResult, Forward, Source, TrainSettings
 
 
@@ -63,3 +64,28 @@ class Adapter(Protocol):
     def save_checkpoint(self, model: nn.Module, config: dict, model_path, config_path) -> None: ...
 
     def load_checkpoint(self, folder) -> tuple[nn.Module, dict]: ...
+
+
+def read_table(path, what: str) -> dict:
+    """``{"table", "source"}`` of a parquet feature table; a ``DataError`` naming the file if unreadable."""
+    try:
+        table = pd.read_parquet(path)
+    except Exception as exc:
+        raise DataError(path, f"cannot read {what} ({exc})") from exc
+    return {"table": table, "source": str(path)}
+
+
+def rows_by_segment(seg: pd.DataFrame, table: pd.DataFrame, source, columns) -> pd.DataFrame:
+    """``table``'s rows in the order of ``seg`` (merged on ``segment_id``), after checking that it has
+    ``segment_id`` and ``columns`` and one row for every segment (rows of other segments are left out)."""
+    missing = [c for c in dict.fromkeys(("segment_id", *columns)) if c not in table.columns]
+    if missing:
+        raise DataError(source, f"missing column(s) {', '.join(missing)}")
+    table = table.assign(segment_id=table["segment_id"].astype(str))
+    if table["segment_id"].duplicated().any():
+        raise DataError(source, "duplicate segment_id")
+    absent = ~seg["segment_id"].isin(table["segment_id"])
+    if absent.any():
+        raise DataError(source, f"{int(absent.sum())} segment(s) of the segments table have no row, "
+                                f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
+    return seg[["segment_id"]].merge(table, on="segment_id", how="left", validate="one_to_one")

@@ -79,7 +79,7 @@ from ..features.logmel import (
 )
 from . import checkpoint
 from . import training as T
-from .adapter import Setup
+from .adapter import Setup, rows_by_segment
 
 log = logging.getLogger(__name__)
 
@@ -298,18 +298,7 @@ def read_inputs(paths) -> dict:
 
 
 def _check_index(table: pd.DataFrame, seg: pd.DataFrame, source) -> pd.DataFrame:
-    for col in ("segment_id", "row", "n_windows", "ok"):
-        if col not in table.columns:
-            raise DataError(source, f"missing column {col}")
-    table = table.copy()
-    table["segment_id"] = table["segment_id"].astype(str)
-    if table["segment_id"].duplicated().any():
-        raise DataError(source, "duplicate segment_id")
-    absent = ~seg["segment_id"].isin(table["segment_id"])
-    if absent.any():
-        raise DataError(source, f"{int(absent.sum())} segment(s) of the segments table have no row, "
-                                f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
-    return seg[["segment_id"]].merge(table, on="segment_id", how="left", validate="one_to_one")
+    return rows_by_segment(seg, table, source, ("row", "n_windows", "ok"))
 
 
 def window_batch(first: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

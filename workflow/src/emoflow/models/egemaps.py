@@ -25,7 +25,7 @@ from ..errors import DataError
 from ..features.egemaps import META_COLUMNS, feature_columns
 from . import checkpoint, linear
 from . import training as T
-from .adapter import Setup
+from .adapter import Setup, read_table, rows_by_segment
 
 log = logging.getLogger(__name__)
 
@@ -34,33 +34,18 @@ NAME = "audio"
 
 def read_inputs(paths) -> dict:
     """The gathered openSMILE table."""
-    path = paths["egemaps"]
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:
-        raise DataError(path, f"cannot read openSMILE features ({exc})") from exc
-    return {"table": table, "source": str(path)}
+    return read_table(paths["egemaps"], "openSMILE features")
 
 
 def _features(seg: pd.DataFrame, table: pd.DataFrame, source) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(features float64 [segments, n] with 0 in unusable rows, usable flag, feature names), checked."""
-    missing = [c for c in META_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataError(source, f"missing column(s) {', '.join(missing)}")
     names = feature_columns(table)
     if not names:
         raise DataError(source, "no feature column")
     non_numeric = [c for c in names if not pd.api.types.is_numeric_dtype(table[c])]
     if non_numeric:
         raise DataError(source, f"non-numeric feature column(s), e.g. {non_numeric[0]!r}")
-    table = table.assign(segment_id=table["segment_id"].astype(str))
-    if table["segment_id"].duplicated().any():
-        raise DataError(source, "duplicate segment_id")
-    absent = ~seg["segment_id"].isin(table["segment_id"])
-    if absent.any():
-        raise DataError(source, f"{int(absent.sum())} segment(s) of the segments table have no row, "
-                                f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
-    m = seg[["segment_id"]].merge(table, on="segment_id", how="left", validate="one_to_one")
+    m = rows_by_segment(seg, table, source, META_COLUMNS)
     ok = m["ok"].fillna(False).astype(bool).to_numpy()
     x = np.array(m[names].to_numpy(dtype=np.float64), copy=True)  # writable (copy-on-write frames give views)
     bad = ok & ~np.isfinite(x).all(axis=1)

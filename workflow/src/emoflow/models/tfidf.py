@@ -31,7 +31,7 @@ from ..constants import EMOTIONS
 from ..errors import DataError
 from . import checkpoint, linear
 from . import training as T
-from .adapter import Setup
+from .adapter import Setup, read_table, rows_by_segment
 
 log = logging.getLogger(__name__)
 
@@ -40,28 +40,13 @@ NAME = "text"
 
 def read_inputs(paths) -> dict:
     """The morpheme table."""
-    path = paths["morphemes"]
-    try:
-        table = pd.read_parquet(path)
-    except Exception as exc:
-        raise DataError(path, f"cannot read the morpheme table ({exc})") from exc
-    return {"table": table, "source": str(path)}
+    return read_table(paths["morphemes"], "the morpheme table")
 
 
 def _documents(seg: pd.DataFrame, table: pd.DataFrame, source) -> tuple[list[list[str]], np.ndarray]:
     """(morpheme list of every segment, usable flag), checked against the segments."""
-    for col in ("segment_id", "morphemes", "ok"):
-        if col not in table.columns:
-            raise DataError(source, f"missing column {col}")
-    table = table.assign(segment_id=table["segment_id"].astype(str))
-    if table["segment_id"].duplicated().any():
-        raise DataError(source, "duplicate segment_id")
-    absent = ~seg["segment_id"].isin(table["segment_id"])
-    if absent.any():
-        raise DataError(source, f"{int(absent.sum())} segment(s) of the segments table have no row, "
-                                f"e.g. {seg.loc[absent, 'segment_id'].iloc[0]!r}")
-    m = seg[["segment_id"]].merge(table[["segment_id", "morphemes", "ok"]], on="segment_id", how="left",
-                                  validate="one_to_one")
+    m = rows_by_segment(seg, table[[c for c in ("segment_id", "morphemes", "ok") if c in table.columns]],
+                        source, ("morphemes", "ok"))
     ok = m["ok"].fillna(False).astype(bool).to_numpy()
     docs = [[str(t) for t in d] if usable and d is not None else [] for d, usable in zip(m["morphemes"], ok)]
     return docs, ok
