@@ -434,11 +434,7 @@ save_checkpoint = checkpoint.save
 
 def load_checkpoint(folder) -> tuple[AudioCNN, dict]:
     """Rebuild the trained model from ``config.json`` + ``model.safetensors``; returns (model, config)."""
-    config = checkpoint.read_config(folder)
-    model = AudioCNN(config["spec"], config["n_classes"], sample_rate=config["sample_rate"])
-    model.load_state_dict(checkpoint.load_state_dict(f"{folder}/model.safetensors"))
-    model.eval()
-    return model, config
+    return checkpoint.load(folder, lambda c: AudioCNN(c["spec"], c["n_classes"], sample_rate=c["sample_rate"]))
 
 
 @torch.no_grad()

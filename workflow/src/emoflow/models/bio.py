@@ -185,11 +185,7 @@ save_checkpoint = checkpoint.save
 
 def load_checkpoint(folder) -> tuple[BioMLP, dict]:
     """Rebuild the trained model from ``config.json`` + ``model.safetensors``; returns (model, config)."""
-    config = checkpoint.read_config(folder)
-    model = BioMLP(config["n_features"], config["hidden"], config["dropout"], config["n_classes"])
-    model.load_state_dict(checkpoint.load_state_dict(f"{folder}/model.safetensors"))
-    model.eval()
-    return model, config
+    return checkpoint.load(folder, lambda c: BioMLP(c["n_features"], c["hidden"], c["dropout"], c["n_classes"]))
 
 
 @torch.no_grad()

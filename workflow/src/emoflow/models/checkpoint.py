@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -34,3 +35,13 @@ def save(model: nn.Module, config: dict, model_path, config_path) -> None:
 
 def read_config(folder) -> dict:
     return json.loads((Path(folder) / "config.json").read_text())
+
+
+def load(folder, build: Callable[[dict], nn.Module]) -> tuple[nn.Module, dict]:
+    """The model ``build(config)`` makes from ``config.json``, with the weights of ``model.safetensors``, in
+    eval mode; returns (model, config)."""
+    config = read_config(folder)
+    model = build(config)
+    model.load_state_dict(load_state_dict(f"{folder}/model.safetensors"))
+    model.eval()
+    return model, config

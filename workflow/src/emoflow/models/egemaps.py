@@ -101,11 +101,7 @@ save_checkpoint = checkpoint.save
 
 def load_checkpoint(folder) -> tuple[linear.StandardisedLinear, dict]:
     """Rebuild the head from ``config.json`` + ``model.safetensors``; returns (model, config)."""
-    config = checkpoint.read_config(folder)
-    model = linear.StandardisedLinear(config["n_features"], config["n_classes"])
-    model.load_state_dict(checkpoint.load_state_dict(f"{folder}/model.safetensors"))
-    model.eval()
-    return model, config
+    return checkpoint.load(folder, lambda c: linear.StandardisedLinear(c["n_features"], c["n_classes"]))
 
 
 @torch.no_grad()

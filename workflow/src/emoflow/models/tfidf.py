@@ -167,11 +167,7 @@ save_checkpoint = checkpoint.save
 
 def load_checkpoint(folder) -> tuple[linear.TfidfLinear, dict]:
     """Rebuild the head from ``config.json`` + ``model.safetensors``; returns (model, config)."""
-    config = checkpoint.read_config(folder)
-    model = linear.TfidfLinear(config["n_terms"], config["sublinear_tf"], config["n_classes"])
-    model.load_state_dict(checkpoint.load_state_dict(f"{folder}/model.safetensors"))
-    model.eval()
-    return model, config
+    return checkpoint.load(folder, lambda c: linear.TfidfLinear(c["n_terms"], c["sublinear_tf"], c["n_classes"]))
 
 
 @torch.no_grad()
