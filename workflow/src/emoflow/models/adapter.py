@@ -75,6 +75,17 @@ def read_table(path, what: str) -> dict:
     return {"table": table, "source": str(path)}
 
 
+def read_indexed_array(table_path, array_path, what: str) -> dict:
+    """``{"index", "array", "sources"}``: a parquet index table and the memory-mapped array its rows point
+    into (``what`` names them in errors); a ``DataError`` naming the file if either cannot be read."""
+    table = read_table(table_path, f"the {what} index")["table"]
+    try:
+        array = np.load(array_path, mmap_mode="r")
+    except Exception as exc:
+        raise DataError(array_path, f"cannot memory-map the {what} array ({exc})") from exc
+    return {"index": table, "array": array, "sources": {"index": str(table_path), "array": str(array_path)}}
+
+
 def rows_by_segment(seg: pd.DataFrame, table: pd.DataFrame, source, columns) -> pd.DataFrame:
     """``table``'s rows in the order of ``seg`` (merged on ``segment_id``), after checking that it has
     ``segment_id`` and ``columns`` and one row for every segment (rows of other segments are left out)."""

@@ -79,7 +79,7 @@ from ..features.logmel import (
 )
 from . import checkpoint
 from . import training as T
-from .adapter import Setup, rows_by_segment
+from .adapter import Setup, read_indexed_array, rows_by_segment
 
 log = logging.getLogger(__name__)
 
@@ -285,16 +285,7 @@ def read_inputs(paths) -> dict:
     """The audio index table and the memory-mapped CNN input array (``cnn_input``): log-mel features
     [windows, n_mels, frames] (float32, ``audio_logmel.npy``) for ``logmel``, waveforms [windows, samples]
     (float16, ``audio.npy``) otherwise."""
-    table_path, array_path = paths["index"], paths["cnn_input"]
-    try:
-        table = pd.read_parquet(table_path)
-    except Exception as exc:
-        raise DataError(table_path, f"cannot read audio index ({exc})") from exc
-    try:
-        array = np.load(array_path, mmap_mode="r")
-    except Exception as exc:
-        raise DataError(array_path, f"cannot memory-map audio array ({exc})") from exc
-    return {"index": table, "array": array, "sources": {"index": str(table_path), "array": str(array_path)}}
+    return read_indexed_array(paths["index"], paths["cnn_input"], "audio")
 
 
 def _check_index(table: pd.DataFrame, seg: pd.DataFrame, source) -> pd.DataFrame:

@@ -39,7 +39,7 @@ from ..errors import DataError
 from ..features.ssl import load_encoder
 from . import checkpoint
 from . import training as T
-from .adapter import Setup
+from .adapter import Setup, read_indexed_array
 from .layers import LayerHead, head_spec, masked_mean
 
 log = logging.getLogger(__name__)
@@ -57,15 +57,7 @@ def read_inputs(paths) -> dict:
     frozen = "embeddings" in paths
     table_path = paths["embeddings_index" if frozen else "index"]
     array_path = paths["embeddings" if frozen else "array"]
-    try:
-        table = pd.read_parquet(table_path)
-    except Exception as exc:
-        raise DataError(table_path, f"cannot read the index ({exc})") from exc
-    try:
-        array = np.load(array_path, mmap_mode="r")
-    except Exception as exc:
-        raise DataError(array_path, f"cannot memory-map the array ({exc})") from exc
-    out = {"index": table, "array": array, "sources": {"index": str(table_path), "array": str(array_path)}}
+    out = read_indexed_array(table_path, array_path, "embeddings" if frozen else "audio")
     if not frozen:
         out["pretrained"] = str(paths["pretrained"])
     return out
