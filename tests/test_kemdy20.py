@@ -360,13 +360,12 @@ def test_a_kemdy20_copy_is_detected_planned_and_kept_apart(tmp_path):
 
 @pytest.mark.workflow
 def test_tiny_synthetic_kemdy20_runs_the_kemdy20_paths(tmp_path):
-    """``synthetic.layout: kemdy20`` with the tiny preset: the stand-in lands in its own folder, and the index,
-    the bio features (EDA, TEMP, IBI), the bio setting and the oracle run on it (the audio and text stages and
-    Table 1 are the same code for both datasets; the whole table was run this way by hand)."""
+    """``synthetic.layout: kemdy20`` with the tiny preset, end to end to Table 1: the stand-in lands in its own
+    folder, and the index, the bio features (EDA, TEMP, IBI), every setting, the oracle and the table run on
+    it, with the KEMDy20 reference in the table and the dataset in its metadata."""
     t0 = time.time()
     wd = copy_workflow(tmp_path / "wf")
-    targets = ["results/fusion/bio/metrics.json", "results/oracle.json", "results/dataset.json"]
-    snakemake(wd, *targets, "--cores", "2", *TINY, "--config", 'synthetic={"layout": "kemdy20"}')
+    snakemake(wd, "results/table1.csv", "--cores", "2", *TINY, "--config", 'synthetic={"layout": "kemdy20"}')
     data = wd / "resources/synthetic/KEMDy20"
     assert data.is_dir() and not (wd / "resources/synthetic/KEMDy19").exists()
     info = json.loads((wd / "results/dataset.json").read_text())
@@ -390,7 +389,19 @@ def test_tiny_synthetic_kemdy20_runs_the_kemdy20_paths(tmp_path):
     oracle = json.loads((wd / "results/oracle.json").read_text())
     assert set(oracle["settings"]) == {"audio", "text", "bio", "audio+text", "audio+text+bio"}
     assert json.loads((wd / "results/fusion/bio/metrics.json").read_text())["n_test"] == len(seg)
-    print(f"tiny synthetic KEMDy20 (bio setting, oracle): {time.time() - t0:.0f} s")
+    table = pd.read_csv(wd / "results/table1.csv").set_index("setting")
+    assert list(table.index) == ["Audio", "Text", "Bio Signals", "Audio+Text", "Audio+Text+Bio Signals"]
+    assert (table["n_test"] == len(seg)).all() and table["accuracy"].between(0, 1).all()
+    assert table[["paper_accuracy", "paper_f1"]].isna().all().all(), "the paper reports KEMDy19 only"
+    reference = table[["reference_accuracy", "reference_f1_macro"]]
+    assert tuple(reference.loc["Audio+Text"]) == (0.874, 0.408)
+    assert reference.drop(index="Audio+Text").isna().all().all()
+    # every fold's majority class is neutral, as in KEMDy20 (about 87 % of single-label rows)
+    assert np.allclose(table["majority_accuracy"], (seg["emotion"] == "neutral").mean(), atol=1e-4)
+    meta = json.loads((wd / "results/table1.meta.json").read_text())
+    assert (meta["dataset"], meta["data_dir"]) == ("kemdy20", "resources/synthetic/KEMDy20")
+    assert meta["resolved"]["labels.tie_policy"] == {"source": "KEMDy20 default", "value": "drop"}
+    print(f"tiny synthetic KEMDy20 to Table 1: {time.time() - t0:.0f} s")
 
 
 # ------------------------------------------------------------------------------------------------ generator

@@ -200,22 +200,40 @@ def test_a_copy_of_the_synthetic_data_gives_the_same_index(tiny_run, tmp_path):
     assert not (wd / "results/oracle.json").exists(), "a real-data run has no oracle"
 
 
-def test_kemdy19_cv_preset_plans_five_session_folds(tmp_path):
-    """The field's protocol: five session folds, two validation sessions each, ties dropped."""
+def test_kemdy19_cv_preset_runs_five_session_folds_end_to_end(tmp_path):
+    """The field's protocol (presets/kemdy19_cv.yaml) on tiny synthetic data, to Table 1: five session
+    folds, two validation sessions each, ties dropped; every usable utterance tested once, by the fold that
+    held out its session. Five sessions are the fewest this protocol takes (one test, two validation and
+    two training sessions per fold)."""
+    t0 = time.time()
     wd = copy_workflow(tmp_path / "wf")
     args = ["--configfile", "presets/tiny.yaml", "presets/kemdy19_cv.yaml",
-            "--config", "synthetic={'n_sessions': 7}"]
+            "--config", "synthetic={'n_sessions': 5}"]
     res = snakemake(wd, "results/table1.csv", "-n", "--cores", "1", *args)
     outs = planned_outputs(res.stdout)
     for k in range(5):
         assert f"results/fusion/audio+text/fold{k}/metrics.json" in outs
     assert "results/fusion/audio+text/fold5/metrics.json" not in outs
-    snakemake(wd, "results/folds.parquet", "--cores", "1", *args)
+    snakemake(wd, "results/table1.csv", "--cores", "2", *args)
     folds = pd.read_parquet(wd / "results/folds.parquet")
     segments = pd.read_parquet(wd / "results/segments.parquet")
     sessions = segments.set_index("segment_id")["session"]
     for k in range(5):
         part = folds[folds["fold"] == k]
+        assert part.loc[part["split"] == "test", "segment_id"].map(sessions).nunique() == 1
         assert part.loc[part["split"] == "val", "segment_id"].map(sessions).nunique() == 2
+        assert part.loc[part["split"] == "train", "segment_id"].map(sessions).nunique() == 2
     summary = json.loads((wd / "results/qc/index_summary.json").read_text())
-    assert summary["tie_policy"] == "drop" and summary["ties"]["dropped"] == summary["ties"]["n"]
+    assert summary["tie_policy"] == "drop" and summary["ties"]["n"] > 0
+    assert summary["ties"]["dropped"] == summary["ties"]["n"]
+    table = pd.read_csv(wd / "results/table1.csv").set_index("setting")
+    assert (table["n_folds"] == 5).all() and (table["n_test"] == len(segments)).all()
+    assert tuple(table.loc["Audio+Text", ["reference_accuracy", "reference_f1_macro"]]) == (0.702, 0.664)
+    held_out = segments.set_index("segment_id")["fold"]
+    for setting, label in zip(SETTINGS, table.index):
+        pooled = pd.read_parquet(wd / f"results/fusion/{setting}/predictions.parquet")
+        assert sorted(pooled["segment_id"]) == sorted(segments["segment_id"])
+        assert (pooled["fold"].to_numpy() == held_out.loc[pooled["segment_id"]].to_numpy()).all()
+        metrics = json.loads((wd / f"results/fusion/{setting}/metrics.json").read_text())
+        assert table.loc[label, "accuracy"] == pytest.approx(metrics["accuracy"], abs=5e-5)
+    print(f"kemdy19_cv preset, tiny, 5 sessions, to Table 1: {time.time() - t0:.0f} s")
