@@ -5,6 +5,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
@@ -154,6 +155,17 @@ def bio_raw_files(wildcards):
         return [SYNTH_STAMP]
     rel = datasets.unit_relpaths(BIO_SIGNALS[wildcards.signal], wildcards.participant, DATA_DIR)
     return [p for p in (os.path.join(DATA_DIR, r) for r in rel) if os.path.exists(p)]
+
+
+# The bio job whose signals the data figure draws: the first (a KEMDy19 participant or a KEMDy20 session).
+FIGURE_UNITS = PARTICIPANTS[:1]
+
+
+def figure_raw_files(wildcards):
+    """The raw files of the signals in use for the figure's bio job (rule data_figures)."""
+    return sorted(
+        {f for s in BIO_USED for u in FIGURE_UNITS for f in bio_raw_files(SimpleNamespace(signal=s, participant=u))}
+    )
 
 
 SCRIPTS_DIR = Path(workflow.basedir).joinpath("workflow", "scripts")

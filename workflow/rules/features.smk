@@ -433,3 +433,43 @@ rule gather_ssl:
         max_missing=config["qc"]["max_missing_fraction"]["audio"],
     script:
         "../scripts/gather_ssl.py"
+
+
+rule data_figures:
+    """What the models see: one participant's bio signals over a dialogue with the segment boundaries the
+    features use, and the per-class distributions of the main features (bio, duration, eGeMAPS)."""
+    input:
+        segments="results/segments.parquet",
+        raw=figure_raw_files,
+        features=[FEATURE_FILES["bio"]["features"]]
+        + ([FEATURE_FILES["audio"]["egemaps"]] if config["audio"]["encoder"] == "egemaps" else []),
+        code=script_code("data_figures.py", *(bio_registry.MODULES[s] for s in BIO_USED)),
+    output:
+        signals=report(
+            "results/figures/signals.png",
+            caption="../report/signals.rst",
+            category="Data",
+        ),
+        features=report(
+            "results/figures/feature_distributions.png",
+            caption="../report/feature_distributions.rst",
+            category="Data",
+        ),
+    log:
+        "logs/data_figures.log",
+    benchmark:
+        "benchmarks/data_figures.tsv"
+    conda:
+        "../../envs/features.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem(2000),
+        runtime=minutes(5),
+    params:
+        units=FIGURE_UNITS,
+        data_dir=DATA_DIR,
+        signals=BIO_USED,
+        settings={s: config["bio"][s] for s in BIO_USED},
+        align=config["bio"]["align"],
+    script:
+        "../scripts/data_figures.py"

@@ -97,6 +97,8 @@ rule table:
         oracle="results/oracle.json" if IS_SYNTH else [],
         qc="results/qc/features.tsv",
         dataset="results/dataset.json",
+        # not read: the data figures join the report whenever the table is built
+        data_figures=rules.data_figures.output,
         code=script_code("table.py"),
     output:
         table=report(

@@ -105,3 +105,58 @@ def curve_figure(history, best_epoch: int, title: str = ""):
         fig.suptitle(f"{title} (best epoch {best_epoch})", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def dialogue_signals_figure(view):
+    """One participant's bio signals over one dialogue (``dataview.DialogueView``), one panel per signal,
+    each of the participant's utterances shaded over the samples its features use and labelled with its
+    emotion; a segment re-aligned or recovered by time is hatched."""
+    plt = _pyplot()
+    n = max(len(view.traces), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(11, 1.9 * n + 0.6), squeeze=False)
+    colours = {e: plt.get_cmap("tab10")(i) for i, e in enumerate(EMOTIONS)}
+    for ax, trace in zip(axes[:, 0], view.traces):
+        style = dict(lw=0.4) if trace.signal == "ecg" else dict(lw=1.0)
+        marker = "." if trace.signal == "ibi" else None
+        ax.plot(trace.time_s, trace.value, color="k", marker=marker, ms=2, rasterized=True, **style)
+        spans = view.spans[view.spans["signal"] == trace.signal]
+        for r in spans.dropna(subset=["t0"]).itertuples():
+            hatch = "//" if r.method not in ("tags", "") else None
+            ax.axvspan(r.t0, r.t1, color=colours.get(r.emotion, "grey"), alpha=0.25, hatch=hatch, lw=0)
+            ax.text((r.t0 + r.t1) / 2, 1.0, r.emotion[:3], transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=6)
+        ax.set_ylabel(trace.signal.upper(), fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.margins(x=0)
+    axes[-1, 0].set_xlabel("seconds from the window start (bio clock)")
+    if not view.traces:
+        axes[0, 0].text(0.5, 0.5, "no signal to draw", ha="center", va="center")
+    missing = "; ".join(f"{s}: {why}" for s, why in view.missing.items())
+    fig.suptitle(f"{view.participant}, {view.dialogue}: the participant's utterances (shaded: the samples "
+                 f"each one's features use; hatched: aligned by time)" + (f"\nnot drawn: {missing}" if missing
+                                                                          else ""), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def feature_distribution_figure(frame, features, labels: Sequence[str] = EMOTIONS):
+    """Box plots of each feature per true class (``frame``: ``emotion`` and the feature columns;
+    ``features``: (column, label) pairs); the number of usable segments per class under each box."""
+    plt = _pyplot()
+    ncols = 3
+    nrows = max(1, -(-len(features) // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(11, 2.6 * nrows), squeeze=False)
+    for ax, (col, label) in zip(axes.flat, features):
+        groups = [frame.loc[frame["emotion"] == e, col].dropna().to_numpy(float) for e in labels]
+        ax.boxplot(groups, showfliers=False, widths=0.6)
+        ax.set_xticks(np.arange(1, len(labels) + 1),
+                      labels=[f"{e[:3]}\n{len(g)}" for e, g in zip(labels, groups)], fontsize=7)
+        ax.set_title(label, fontsize=8)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(features):]:
+        ax.axis("off")
+    fig.suptitle("Main features per true class (boxes: quartiles, whiskers: 1.5 IQR; under each class: "
+                 "its usable segments)", fontsize=9)
+    fig.tight_layout()
+    return fig
