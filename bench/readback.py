@@ -138,12 +138,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     t0 = time.time()
     d = load(args.workdir)
-    result = {"workdir": str(args.workdir), "n": len(d["ids"]), "n_sessions": len(set(d["sessions"])),
+    result = {"workdir": common.rel(args.workdir), "n": len(d["ids"]), "n_sessions": len(set(d["sessions"])),
               "n_features": d["n_features"], "real": REAL, "readback": readback(d),
               "split": split_comparison(d, args.repeats, args.n_boot)}
     result["seconds"] = round(time.time() - t0, 1)
-    common.RESULTS.mkdir(parents=True, exist_ok=True)
-    (common.RESULTS / "readback.json").write_text(json.dumps(result, indent=2) + "\n")
+    common.save("readback", result)
     print(render(result))
     print(f"\n{result['n']} utterances, {result['n_sessions']} sessions; {result['seconds']} s")
     return 0
