@@ -56,8 +56,10 @@ def summary():
     rows = []
     if main:
         s = main["summary"]
+        worst = max(s["with_data"]["wall_s"], s["without_data"]["wall_s"])
+        goal = "< 300 s (met)" if worst < 300 else "< 300 s (not met)"
         rows += [["main job, small default (5 session folds, default encoders), `--cores all` (2 cores), data "
-                  "generation included", f"{_f(s['with_data']['wall_s'])} s", "< 300 s (not met)"],
+                  "generation included", f"{_f(s['with_data']['wall_s'])} s", goal],
                  ["main job, data generation excluded", f"{_f(s['without_data']['wall_s'])} s", ""]]
         if bef:
             b = bef["summary"]
