@@ -65,6 +65,20 @@ def test_a_missing_signal_file_is_named_not_a_crash(tiny_run, tmp_path):
     assert (tmp_path / "signals.png").stat().st_size > 0
 
 
+def test_the_first_participant_with_a_file_is_drawn(tiny_run, tmp_path):
+    """A copy without the first participant's bio files draws the next participant, not an empty figure."""
+    data = tmp_path / "KEMDy19"
+    shutil.copytree(tiny_run / "resources/synthetic/KEMDy19", data, ignore=shutil.ignore_patterns("_truth", "wav"))
+    for signal in ("ECG", "EDA", "TEMP"):
+        (data / signal / "Session01/Original/Sess01F.csv").unlink()
+    segments = pd.read_parquet(tiny_run / "results/segments.parquet")
+    bio_settings, align = settings(tiny_run)
+    view = dataview.dialogue_view(segments, ["Sess01F", "Sess01M"], data, ["eda", "temp"], bio_settings, align)
+    assert view.participant == "Sess01M" and not view.missing and len(view.traces) == 2
+    alone = dataview.dialogue_view(segments, ["Sess01F"], data, ["eda", "temp"], bio_settings, align)
+    assert alone.participant == "Sess01F" and alone.missing == {"eda": "file_missing", "temp": "file_missing"}
+
+
 def test_feature_frame_joins_and_converts(tiny_run):
     segments = pd.read_parquet(tiny_run / "results/segments.parquet")
     bio = pd.read_parquet(tiny_run / "results/features/bio.parquet")

@@ -26,7 +26,7 @@ from _kemdy20_data import (
     write_lines,
 )
 from conftest import TINY, copy_workflow, planned_outputs, snakemake
-from emoflow import datasets, synth
+from emoflow import datasets, dataview, synth
 from emoflow.constants import KEMDY20_TIE_ORDER
 from emoflow.errors import DataError
 from emoflow.features.bio import e4, extract, gather, ibi, recording
@@ -398,6 +398,11 @@ def test_tiny_synthetic_kemdy20_runs_the_kemdy20_paths(tmp_path):
     assert reference.drop(index="Audio+Text").isna().all().all()
     # every fold's majority class is neutral, as in KEMDy20 (about 87 % of single-label rows)
     assert np.allclose(table["majority_accuracy"], (seg["emotion"] == "neutral").mean(), atol=1e-4)
+    # the data figures, with KEMDy20's signals: heart rate from the IBI intervals (ms) in a human range
+    assert (wd / "results/figures/signals.png").stat().st_size > 0
+    frame, present = dataview.feature_frame(seg, [feats])
+    assert "ibi_mean" in [c for c, _ in present] and "ecg_mean_nn" not in frame.columns
+    assert frame["ibi_mean"].dropna().between(40, 140).all()
     meta = json.loads((wd / "results/table1.meta.json").read_text())
     assert (meta["dataset"], meta["data_dir"]) == ("kemdy20", "resources/synthetic/KEMDy20")
     assert meta["resolved"]["labels.tie_policy"] == {"source": "KEMDy20 default", "value": "drop"}

@@ -157,15 +157,19 @@ def bio_raw_files(wildcards):
     return [p for p in (os.path.join(DATA_DIR, r) for r in rel) if os.path.exists(p)]
 
 
-# The bio job whose signals the data figure draws: the first (a KEMDy19 participant or a KEMDy20 session).
-FIGURE_UNITS = PARTICIPANTS[:1]
+def unit_raw_files(unit):
+    """The raw files of the signals in use that one bio job reads (synthetic data: its manifest)."""
+    return sorted({f for s in BIO_USED for f in bio_raw_files(SimpleNamespace(signal=s, participant=unit))})
+
+
+# The bio job whose signals the data figure draws (rule data_figures): the first (a KEMDy19 participant or
+# a KEMDy20 session) with a raw file of a signal in use; the first of all when none has one.
+FIGURE_UNITS = next(([u] for u in PARTICIPANTS if unit_raw_files(u)), PARTICIPANTS[:1])
 
 
 def figure_raw_files(wildcards):
-    """The raw files of the signals in use for the figure's bio job (rule data_figures)."""
-    return sorted(
-        {f for s in BIO_USED for u in FIGURE_UNITS for f in bio_raw_files(SimpleNamespace(signal=s, participant=u))}
-    )
+    """The raw files of the figure's bio job."""
+    return sorted({f for u in FIGURE_UNITS for f in unit_raw_files(u)})
 
 
 SCRIPTS_DIR = Path(workflow.basedir).joinpath("workflow", "scripts")

@@ -36,7 +36,7 @@ MAIN_FEATURES = [
     ("duration_s", "utterance duration (s)", None),
     ("ecg_mean_nn", "heart rate from ECG (bpm)", lambda v: 60000.0 / v),
     ("ecg_rmssd", "RMSSD (ms)", None),
-    ("ibi_mean", "heart rate from IBI (bpm)", lambda v: 60.0 / v),
+    ("ibi_mean", "heart rate from IBI (bpm)", lambda v: 60000.0 / v),  # ibi_mean is in ms
     ("eda_mean", "EDA level (µS)", None),
     ("eda_band_1", "EDA log band power, band 1 of bio.eda.n_bands", None),
     ("temp_slope", "TEMP slope (°C/s)", None),
@@ -50,6 +50,7 @@ class Trace:
     signal: str
     time_s: np.ndarray  # seconds from the window start
     value: np.ndarray
+    label: str = ""  # axis label with unit
 
 
 @dataclass
@@ -63,14 +64,20 @@ class DialogueView:
     missing: dict[str, str] = field(default_factory=dict)  # signal -> why it is not drawn
 
 
-def _first_file(segments: pd.DataFrame, units: Sequence[str]) -> tuple[str, list[str], str] | None:
-    """The first bio file with segments (in job order), its segments and the dialogue of its first one."""
+def _first_file(segments: pd.DataFrame, units: Sequence[str], data_dir, signals: Sequence[str]):
+    """The first bio file (in job order) that has segments and exists for at least one signal in use, its
+    segments and the dialogue of its first one; without such a file, the first one with segments (its
+    signals are then reported missing); None when no file has segments."""
+    first = None
     for unit in units:
         for key, ids in unit_parts(segments, unit):
-            if ids:
-                dialogue = segments.set_index("segment_id").loc[ids[0], "dialogue"]
-                return key, ids, str(dialogue)
-    return None
+            if not ids:
+                continue
+            found = (key, ids, str(segments.set_index("segment_id").loc[ids[0], "dialogue"]))
+            if any((Path(data_dir) / registry.raw_relpath(s, key)).is_file() for s in signals):
+                return found
+            first = first or found
+    return first
 
 
 def _values(rec: Recording, signal: str) -> np.ndarray:
@@ -84,14 +91,14 @@ def dialogue_view(segments: pd.DataFrame, units: Sequence[str], data_dir, signal
                   settings: Mapping[str, Mapping], align: Mapping | None) -> DialogueView:
     """The first bio file's first dialogue: each signal's samples over the dialogue (from ``MARGIN_S``
     before its first own segment to after its last) and the rows each segment's features use."""
-    first = _first_file(segments, units)
+    first = _first_file(segments, units, data_dir, signals)
     if first is None:
         return DialogueView(", ".join(units), "", missing={s: "no segments in these bio files" for s in signals})
     key, ids, dialogue = first
     own = segments.set_index("segment_id").loc[ids]
     in_dialogue = own.index[own["dialogue"] == dialogue].tolist()
     view = DialogueView(key, dialogue)
-    spans, windows = [], {}
+    spans = []
     for signal in signals:
         path = Path(data_dir) / registry.raw_relpath(signal, key)
         rec = read_participant(path, signal, ids, dict(settings[signal]))
@@ -105,11 +112,20 @@ def dialogue_view(segments: pd.DataFrame, units: Sequence[str], data_dir, signal
         if not ok.any():
             view.missing[signal] = "no aligned segment in the dialogue"
             continue
-        lo = float(sp.loc[ok, "clock_lo"].min()) - MARGIN_S
-        hi = float(sp.loc[ok, "clock_hi"].max()) + MARGIN_S
-        rows = (rec.clock >= lo) & (rec.clock <= hi)
-        windows[signal] = lo
-        view.traces.append(Trace(signal, rec.clock[rows] - lo, _values(rec, signal)[rows]))
+        if np.isfinite(rec.fs) and rec.fs > 0:
+            # the file rows from before the first to after the last segment: never rows of another stretch
+            # whose clock happens to fall in the window (the clock can step back, see features.bio.align)
+            pad = int(MARGIN_S * rec.fs)
+            r0 = max(0, int(sp.loc[ok, "start"].min()) - pad)
+            r1 = min(len(rec.clock), int(sp.loc[ok, "stop"].max()) + pad)
+            rows = np.arange(r0, r1)
+            lo = float(rec.clock[r0])
+        else:  # irregular samples (IBI: one row per beat): by time
+            lo = float(sp.loc[ok, "clock_lo"].min()) - MARGIN_S
+            hi = float(sp.loc[ok, "clock_hi"].max()) + MARGIN_S
+            rows = np.flatnonzero((rec.clock >= lo) & (rec.clock <= hi))
+        view.traces.append(Trace(signal, rec.clock[rows] - lo, _values(rec, signal)[rows],
+                                 SIGNAL_LABELS.get(signal, signal.upper())))
         spans.append(pd.DataFrame({
             "segment_id": sp.index, "emotion": own.loc[in_dialogue, "emotion"].to_numpy(),
             "t0": np.where(ok, sp["clock_lo"] - lo, np.nan), "t1": np.where(ok, sp["clock_hi"] - lo, np.nan),

@@ -125,7 +125,7 @@ def dialogue_signals_figure(view):
             ax.axvspan(r.t0, r.t1, color=colours.get(r.emotion, "grey"), alpha=0.25, hatch=hatch, lw=0)
             ax.text((r.t0 + r.t1) / 2, 1.0, r.emotion[:3], transform=ax.get_xaxis_transform(), ha="center",
                     va="bottom", fontsize=6)
-        ax.set_ylabel(trace.signal.upper(), fontsize=8)
+        ax.set_ylabel(trace.label or trace.signal.upper(), fontsize=7)
         ax.tick_params(labelsize=7)
         ax.margins(x=0)
     axes[-1, 0].set_xlabel("seconds from the window start (bio clock)")
