@@ -162,7 +162,7 @@ def unit_raw_files(unit):
     return sorted({f for s in BIO_USED for f in bio_raw_files(SimpleNamespace(signal=s, participant=unit))})
 
 
-# The bio job whose signals the data figure draws (rule data_figures): the first (a KEMDy19 participant or
+# The bio job whose signals the data figure draws (data_figures) is the first (a KEMDy19 participant or
 # a KEMDy20 session) with a raw file of a signal in use; the first of all when none has one.
 FIGURE_UNITS = next(([u] for u in PARTICIPANTS if unit_raw_files(u)), PARTICIPANTS[:1])
 
