@@ -43,7 +43,7 @@ def compare(a: Path, b: Path, n_boot: int = 2000, level: float = 0.95, seed: int
     other = pd.read_parquet(b / "results/segments.parquet", columns=["segment_id"])
     if sorted(seg["segment_id"]) != sorted(other["segment_id"]):
         raise SystemExit(f"{a} and {b} index different utterances: not the same data")
-    dialogue = pd.Series((seg["session"] + "/" + seg["dialogue"]).to_numpy(), index=seg["segment_id"])
+    dialogue = unc.dialogue_of(seg)
     runs = {"a": scored_run(a, dialogue), "b": scored_run(b, dialogue)}
     scored = {f"{run}:{s}": x for run, d in runs.items() for s, x in d.items()}
     counts = unc.resample_counts(len(next(iter(scored.values())).groups), n_boot, seed)

@@ -35,6 +35,8 @@ import common  # noqa: E402
 sys.path.insert(0, str(common.ROOT / "workflow" / "src"))
 from emoflow import metrics as mt  # noqa: E402
 from emoflow import readback as rb  # noqa: E402
+from emoflow.metrics import majority_class  # noqa: E402
+from emoflow.uncertainty import dialogue_of  # noqa: E402
 
 REAL = {"random": 0.518, "session": 0.478, "majority": 0.409,
         "source": "real KEMDy19, sessions 1-3, eGeMAPS + logistic regression: random 3-fold vs leave-one-session-out"}
@@ -52,7 +54,7 @@ def load(workdir: Path) -> dict:
     morph = pd.read_parquet(res / "features/text/morphemes.parquet").set_index("segment_id")
     return {
         "ids": ids.to_numpy(), "sessions": seg["session"].to_numpy(),
-        "dialogues": (seg["session"] + "/" + seg["dialogue"]).to_numpy(),
+        "dialogues": dialogue_of(seg).to_numpy(),
         "label": seg["emotion"].to_numpy(),
         "cues": {m: ids.map(truth[f"{m}_cue"]).to_numpy() for m in ("audio", "text", "bio")},
         "x": {"audio": egemaps.loc[ids, audio_cols].to_numpy(np.float64),
@@ -73,7 +75,7 @@ def majority_cv(y: np.ndarray, folds: np.ndarray) -> float:
     pred = np.empty(len(y), dtype=object)
     for f in np.unique(folds):
         test = folds == f
-        pred[test] = pd.Series(y[~test]).mode().iloc[0]
+        pred[test] = majority_class(y[~test])
     return rb.accuracy(y, pred)
 
 

@@ -24,7 +24,7 @@ def bootstrap(smk) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Dialogue-bootstrap intervals of every setting and the paired comparisons, on the same replicates."""
     ev = smk.params.evaluation
     seg = pd.read_parquet(smk.input.segments, columns=["segment_id", "session", "dialogue"])
-    dialogue = pd.Series((seg["session"] + "/" + seg["dialogue"]).to_numpy(), index=seg["segment_id"])
+    dialogue = uncertainty.dialogue_of(seg)
     scored = {}
     for path in smk.input.predictions:
         setting = Path(path).parent.name

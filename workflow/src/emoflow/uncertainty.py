@@ -58,6 +58,12 @@ class Scored:
         return {m: float(v.mean()) for m, v in summary_from_confusion(cm).items()}
 
 
+def dialogue_of(segments: pd.DataFrame) -> pd.Series:
+    """segment_id -> its resampling group, the dialogue (``session/dialogue``: dialogue names recur across
+    sessions)."""
+    return pd.Series((segments["session"] + "/" + segments["dialogue"]).to_numpy(), index=segments["segment_id"])
+
+
 def score_groups(predictions: pd.DataFrame, group_of: pd.Series, source="predictions") -> Scored:
     """Per-seed, per-group confusion matrices of a fused prediction table (seed, segment_id, emotion,
     pred; test rows). ``group_of`` maps segment_id -> resampling group (the dialogue)."""
