@@ -9,7 +9,6 @@ stand-in alike.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -20,13 +19,12 @@ import pandas as pd
 from .features.bio import registry
 from .features.bio.align import align_segments
 from .features.bio.base import Recording
-from .features.bio.extract import read_participant, session_timing, unit_parts
+from .features.bio.extract import read_participant, tag_check_timing, unit_parts
 
 log = logging.getLogger(__name__)
 
 #: How each raw signal is drawn: label with unit.
 SIGNAL_LABELS = {"ecg": "ECG (raw units)", "eda": "EDA (µS)", "temp": "TEMP (°C)", "ibi": "heart rate from IBI (bpm)"}
-PARTICIPANT_FILE = re.compile(r"Sess\d+[FM]")  # a KEMDy19 participant file (its tags are checked by time)
 #: Margin shown before the dialogue's first and after its last segment (seconds).
 MARGIN_S = 5.0
 
@@ -69,11 +67,12 @@ def _first_file(segments: pd.DataFrame, units: Sequence[str], data_dir, signals:
     segments and the dialogue of its first one; without such a file, the first one with segments (its
     signals are then reported missing); None when no file has segments."""
     first = None
+    dialogue = segments.set_index("segment_id")["dialogue"]
     for unit in units:
         for key, ids in unit_parts(segments, unit):
             if not ids:
                 continue
-            found = (key, ids, str(segments.set_index("segment_id").loc[ids[0], "dialogue"]))
+            found = (key, ids, str(dialogue.loc[ids[0]]))
             if any((Path(data_dir) / registry.raw_relpath(s, key)).is_file() for s in signals):
                 return found
             first = first or found
@@ -105,9 +104,8 @@ def dialogue_view(segments: pd.DataFrame, units: Sequence[str], data_dir, signal
         if not isinstance(rec, Recording):
             view.missing[signal] = rec
             continue
-        timed = bool(np.isfinite(rec.fs)) and PARTICIPANT_FILE.fullmatch(key) is not None  # as unit_features
-        timing = session_timing(segments, key) if timed else None
-        sp = align_segments(rec, ids, timing, align).set_index("segment_id").loc[in_dialogue]
+        sp = align_segments(rec, ids, tag_check_timing(segments, key, rec), align)
+        sp = sp.set_index("segment_id").loc[in_dialogue]
         ok = sp["reason"] == ""
         if not ok.any():
             view.missing[signal] = "no aligned segment in the dialogue"

@@ -58,6 +58,14 @@ def session_timing(segments: pd.DataFrame, participant: str) -> pd.DataFrame:
     return segments.loc[sel, TIMING_COLUMNS].reset_index(drop=True)
 
 
+def tag_check_timing(segments: pd.DataFrame, key: str, rec: Recording | str) -> pd.DataFrame | None:
+    """The wav times to check a bio file's tags against (``session_timing``), or None to take its tags as
+    they are: only a KEMDy19 participant file (``Sess01F``) of a regularly sampled signal is checked (see
+    ``unit_features``)."""
+    timed = isinstance(rec, Recording) and bool(np.isfinite(rec.fs)) and bool(_PARTICIPANT.fullmatch(key))
+    return session_timing(segments, key) if timed else None
+
+
 def read_participant(path, signal: str, segment_ids: Sequence[str], settings: Mapping) -> Recording | str:
     """The participant's raw recording, or the reason why every segment of it is missing:
     ``file_missing`` (no file), ``file_empty`` (no data rows) or ``no_segments`` (none to compute)."""
@@ -154,8 +162,7 @@ def unit_features(signal: str, unit: str, segments: pd.DataFrame, data_dir, sett
     for key, ids in unit_parts(segments, unit):
         path = Path(data_dir) / registry.raw_relpath(signal, key)
         rec = read_participant(path, signal, ids, settings)
-        timed = isinstance(rec, Recording) and bool(np.isfinite(rec.fs)) and bool(_PARTICIPANT.fullmatch(key))
-        timing = session_timing(segments, key) if timed else None
+        timing = tag_check_timing(segments, key, rec)
         frames.append(participant_features(signal, rec, ids, settings, timing, align))
     if not frames:
         return empty_features(signal, [], settings, "no_segments")
