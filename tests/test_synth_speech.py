@@ -47,16 +47,27 @@ def f0_frames(x: np.ndarray, frame: int = 640, hop: int = 320) -> np.ndarray:
     return SR / lag[voiced]
 
 
+FRAME = 512  # 32 ms
+_F = np.fft.rfftfreq(FRAME, 1 / SR)
+_MEL_EDGES = 700 * (10 ** np.linspace(np.log10(1 + 60 / 700), np.log10(1 + 7600 / 700), 21) - 1)
+_BAND = np.searchsorted(_MEL_EDGES, _F) - 1
+
+
+def loud_frame_power(x: np.ndarray) -> np.ndarray:
+    """Power spectra of the non-quiet 32 ms frames (total power above 5 % of the median frame's) of a clip
+    scaled to [-1, 1]."""
+    frames = x[: len(x) // FRAME * FRAME].reshape(-1, FRAME) * np.hanning(FRAME)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    total = power.sum(axis=1)
+    return power[total > 0.05 * np.median(total)]
+
+
 def spectral(x: np.ndarray) -> dict[str, float]:
     """Per-clip statistics of the long-term spectrum of the non-quiet 32 ms frames, the zero-crossing rate
     and the level."""
     x = x.astype(float) / 32768
-    n = 512
-    frames = x[: len(x) // n * n].reshape(-1, n) * np.hanning(n)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    total = power.sum(axis=1)
-    spec = power[total > 0.05 * np.median(total)].mean(axis=0) + 1e-12
-    f = np.fft.rfftfreq(n, 1 / SR)
+    spec = loud_frame_power(x).mean(axis=0) + 1e-12
+    f = _F
     cum = np.cumsum(spec) / spec.sum()
     return {
         "centroid": float((spec * f).sum() / spec.sum()),
@@ -69,19 +80,10 @@ def spectral(x: np.ndarray) -> dict[str, float]:
     }
 
 
-_F = np.fft.rfftfreq(512, 1 / SR)
-_MEL_EDGES = 700 * (10 ** np.linspace(np.log10(1 + 60 / 700), np.log10(1 + 7600 / 700), 21) - 1)
-_BAND = np.searchsorted(_MEL_EDGES, _F) - 1
-
-
 def band_levels(x: np.ndarray) -> np.ndarray:
     """Mean and standard deviation over the non-quiet 32 ms frames of the log energy in 20 mel-spaced bands
     (60-7600 Hz): a crude voice print (formants, voice quality, channel) besides the prosody."""
-    x = x.astype(float) / 32768
-    frames = x[: len(x) // 512 * 512].reshape(-1, 512) * np.hanning(512)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    total = power.sum(axis=1)
-    power = power[total > 0.05 * np.median(total)]
+    power = loud_frame_power(x.astype(float) / 32768)
     levels = np.log(np.stack([power[:, _BAND == i].sum(axis=1) for i in range(20)], axis=1) + 1e-10)
     return np.concatenate([levels.mean(axis=0), levels.std(axis=0)])
 
