@@ -35,8 +35,8 @@ import common  # noqa: E402
 sys.path.insert(0, str(common.ROOT / "workflow" / "src"))
 from emoflow import metrics as mt  # noqa: E402
 from emoflow import readback as rb  # noqa: E402
+from emoflow import uncertainty as unc  # noqa: E402
 from emoflow.metrics import majority_class  # noqa: E402
-from emoflow.uncertainty import dialogue_of  # noqa: E402
 
 REAL = {"random": 0.518, "session": 0.478, "majority": 0.409,
         "source": "real KEMDy19, sessions 1-3, eGeMAPS + logistic regression: random 3-fold vs leave-one-session-out"}
@@ -54,7 +54,7 @@ def load(workdir: Path) -> dict:
     morph = pd.read_parquet(res / "features/text/morphemes.parquet").set_index("segment_id")
     return {
         "ids": ids.to_numpy(), "sessions": seg["session"].to_numpy(),
-        "dialogues": dialogue_of(seg).to_numpy(),
+        "dialogues": unc.dialogue_of(seg).to_numpy(),
         "label": seg["emotion"].to_numpy(),
         "cues": {m: ids.map(truth[f"{m}_cue"]).to_numpy() for m in ("audio", "text", "bio")},
         "x": {"audio": egemaps.loc[ids, audio_cols].to_numpy(np.float64),
@@ -79,7 +79,16 @@ def majority_cv(y: np.ndarray, folds: np.ndarray) -> float:
     return rb.accuracy(y, pred)
 
 
-def readback(d: dict) -> list[dict]:
+def accuracy_ci(d: dict, y: np.ndarray, pred: np.ndarray, n_boot: int) -> list[float]:
+    """95% dialogue-bootstrap interval of the accuracy of ``pred`` (as Table 1's intervals)."""
+    table = pd.DataFrame({"seed": 0, "segment_id": d["ids"], "emotion": y, "pred": pred})
+    scored = {"x": unc.score_groups(table, pd.Series(d["dialogues"], index=d["ids"]))}
+    counts = unc.resample_counts(len(scored["x"].groups), n_boot, 0)
+    ci = unc.intervals(scored, counts, 0.95).iloc[0]
+    return [float(ci["accuracy_ci_low"]), float(ci["accuracy_ci_high"])]
+
+
+def readback(d: dict, n_boot: int) -> list[dict]:
     folds = rb.fold_ids(d["sessions"], "session")
     rows = []
     label_names = {"audio": "Audio", "text": "Text", "bio": "Bio Signals"}
@@ -90,8 +99,10 @@ def readback(d: dict) -> list[dict]:
         o = d["oracle"][m]
         rows.append({
             "modality": m, "cue_accuracy": rb.accuracy(d["cues"][m], cue_pred),
+            "cue_accuracy_ci": accuracy_ci(d, d["cues"][m], cue_pred, n_boot),
             "cue_majority": majority_cv(d["cues"][m], folds),
             "label_accuracy": scores["accuracy"], "label_f1_macro": scores["f1_macro"],
+            "label_accuracy_ci": accuracy_ci(d, d["label"], label_pred, n_boot),
             "label_majority": majority_cv(d["label"], folds),
             "oracle_accuracy": o["accuracy"], "oracle_expected_accuracy": o["expected_accuracy"],
             "workflow_accuracy": float(d["table"].loc[label_names[m], "accuracy"]),
@@ -117,8 +128,9 @@ def render(result: dict) -> str:
              "workflow model (macro F1) | oracle on the cue (expected) |", "|---|---:|---:|---:|---:|"]
     what = {"audio": "Audio (eGeMAPS)", "text": "Text (morpheme TF-IDF)", "bio": "Bio (HRV, EDA, TEMP)"}
     for r in result["readback"]:
-        lines.append(f"| {what[r['modality']]} | {r['cue_accuracy']:.3f} ({r['cue_majority']:.3f}) | "
-                     f"{r['label_accuracy']:.3f} ({r['label_f1_macro']:.3f}) | "
+        lines.append(f"| {what[r['modality']]} | {fmt_ci(r['cue_accuracy'], r['cue_accuracy_ci'])} "
+                     f"({r['cue_majority']:.3f}) | "
+                     f"{fmt_ci(r['label_accuracy'], r['label_accuracy_ci'])} ({r['label_f1_macro']:.3f}) | "
                      f"{r['workflow_accuracy']:.3f} ({r['workflow_f1_macro']:.3f}) | "
                      f"{r['oracle_accuracy']:.3f} ({r['oracle_expected_accuracy']:.3f}) |")
     lines += ["", "| features | random 3-fold accuracy | leave-one-session-out accuracy | "
@@ -141,7 +153,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     d = load(args.workdir)
     result = {"workdir": common.rel(args.workdir), "n": len(d["ids"]), "n_sessions": len(set(d["sessions"])),
-              "n_features": d["n_features"], "real": REAL, "readback": readback(d),
+              "n_features": d["n_features"], "real": REAL, "readback": readback(d, args.n_boot),
               "split": split_comparison(d, args.repeats, args.n_boot)}
     result["seconds"] = round(time.time() - t0, 1)
     common.save("readback", result)
