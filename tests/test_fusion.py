@@ -678,3 +678,47 @@ def run_setting_tables_method(tables, method):
     from emoflow.fusion import run_setting as fuse_one_fold
 
     return fuse_one_fold(tables, {m: m for m in tables}, "audio+text", method, 0, 0)
+
+
+def test_auto_can_leave_out_a_member_that_only_adds_noise():
+    """Audio and text informative with independent errors, bio pure noise: the candidates of the
+    three-member setting include every method on each pair, a pair without bio beats the all-member
+    product and mean on validation, and auto (judged on validation alone) does better on test than the
+    product of all three; a two-member setting has no pair candidates."""
+    from emoflow.fusion import candidate_names
+
+    rng = np.random.default_rng(7)
+    n_val, n_test = 240, 240
+    n = n_val + n_test
+    y = rng.integers(0, K, n)
+    ids = [f"s0_{i:04d}" for i in range(n)]
+    splits = ["val"] * n_val + ["test"] * n_test
+    labels = [EMOTIONS[i] for i in y]
+
+    def member(signal):  # sharp, independent log-likelihoods: their product is the right combination
+        z = signal * np.eye(K)[y] + rng.normal(0, 1.8, (n, K))
+        p = np.exp(z - z.max(1, keepdims=True))
+        return p / p.sum(1, keepdims=True)
+
+    tables = {"audio": table(ids, splits, labels, member(3.0), 0),
+              "text": table(ids, splits, labels, member(3.0), 0),
+              "bio": table(ids, splits, labels, member(0.0), 0)}
+    assert candidate_names(["audio", "text"]) == ["mean", "product", "weighted", "stacking",
+                                                  "only:audio", "only:text"]
+    names = candidate_names(list(tables))
+    assert names[4:8] == ["mean:audio+text", "product:audio+text", "weighted:audio+text", "stacking:audio+text"]
+    assert len(names) == 4 + 3 * 4 + 3 and names[-3:] == ["only:audio", "only:text", "only:bio"]
+    chosen, scores = choose_method(tables, 0)
+    assert set(scores) == set(names) and scores[chosen] == max(scores.values())
+    pair = max(scores[f"{m}:audio+text"] for m in ("mean", "product"))
+    assert pair > max(scores["mean"], scores["product"]), scores
+
+    def test_accuracy(method):
+        res = run_setting_tables_method(tables, method)
+        test = res.predictions[res.predictions["split"] == "test"]
+        return (test["pred"] == test["emotion"]).mean(), res
+
+    auto, res = test_accuracy("auto")
+    assert res.metrics["chosen"] == chosen
+    assert chosen == "product:audio+text", scores  # well ahead of every all-member method here
+    assert auto > test_accuracy("product")[0] + 0.05, (auto, chosen)

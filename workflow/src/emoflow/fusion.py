@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from itertools import combinations
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -535,12 +536,26 @@ def crossfit_parts(tables: Mapping[str, pd.DataFrame], n_parts: int = CROSSFIT_F
     return [set(dialogues[i::k]) for i in range(k)] if k >= 2 else []
 
 
+def candidate_names(modalities: Sequence[str]) -> list[str]:
+    """The ``auto`` candidates of a setting, in tie-break order: every method on all the members; every
+    method on each smaller group of two or more members (``<method>:<m1>+<m2>``, members in the setting's
+    order), so a member that only adds noise can be left out; each member alone (``only:<modality>``)."""
+    mods = list(modalities)
+    subsets = [c for k in range(len(mods) - 1, 1, -1) for c in combinations(mods, k)]
+    return (list(METHODS) + [f"{meth}:{'+'.join(c)}" for c in subsets for meth in METHODS]
+            + [f"only:{m}" for m in mods])
+
+
 def _fuse_candidate(tables, name: str, seed: int, **kw) -> tuple[pd.DataFrame, list[dict]]:
-    """A fusion method, or ``only:<modality>``: that member alone (its calibrated probabilities)."""
-    if name.startswith("only:"):
-        m = name.split(":", 1)[1]
-        return fuse_details({m: tables[m]}, "mean", seed, keep_val=True, **{**kw, "prior": None})
-    return fuse_details(tables, name, seed, keep_val=True, **kw)
+    """A fusion method on all members; ``<method>:<m1>+<m2>``: that method on those members only;
+    ``only:<modality>``: that member alone (its calibrated probabilities)."""
+    if ":" not in name:
+        return fuse_details(tables, name, seed, keep_val=True, **kw)
+    method, members = name.split(":", 1)
+    chosen = {m: tables[m] for m in members.split("+")}
+    if method == "only":
+        return fuse_details(chosen, "mean", seed, keep_val=True, **{**kw, "prior": None})
+    return fuse_details(chosen, method, seed, keep_val=True, **kw)
 
 
 def _held_out_part(tables, part: set[str]) -> dict[str, pd.DataFrame]:
@@ -578,7 +593,7 @@ def _select(tables, seed: int, **kw) -> tuple[str, dict[str, float], tuple[pd.Da
     """The best candidate, every candidate's score, and the winner fitted on all validation rows. Scores are
     cross-fitted when the validation rows hold two dialogues or more, so only the winner is fitted on all of
     them; otherwise every candidate is fitted once and scored in-sample."""
-    names = list(METHODS) + [f"only:{m}" for m in tables]
+    names = candidate_names(tables)
     parts, runs = crossfit_parts(tables), {}
     if parts:
         scores = {name: crossfit_val_f1(tables, name, seed, parts, **kw) for name in names}
@@ -600,9 +615,11 @@ def choose_method(tables: Mapping[str, pd.DataFrame], seed: int, *, sources=None
                   prior: np.ndarray | None = None) -> tuple[str, dict[str, float]]:
     """``fusion.method: auto``: the candidate with the best validation macro F1 (mean over seeds).
 
-    Candidates: every fusion method and every single member of the setting (``only:<modality>``), so a
-    fused setting is never worse on validation than its best member; ties go to the earlier candidate
-    (methods in ``METHODS`` order, then members). The scores are **cross-fitted** (``crossfit_val_f1``):
+    Candidates (``candidate_names``): every fusion method on all the members, on each smaller group of two
+    or more members, and every single member of the setting (``only:<modality>``), so a fused setting is
+    never worse on validation than its best member or than fusing fewer of them (whether to fuse a
+    modality at all is chosen too); ties go to the earlier candidate (all members first, then smaller
+    groups, then single members; methods in ``METHODS`` order). The scores are **cross-fitted** (``crossfit_val_f1``):
     the validation dialogues are dealt into up to ``CROSSFIT_FOLDS`` parts and each part is predicted
     by fits (temperatures, weights, stacker) on the others, so a method with more fitted parameters is
     not favoured by judging it on the rows it was fitted on. The winner is then refitted on all the
