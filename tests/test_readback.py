@@ -96,3 +96,38 @@ def test_tfidf_model_reads_morpheme_ngrams():
     model = rb.tfidf_model(min_df=1).fit(docs, y)
     assert model.predict([["좋/VA", "아요/EF"]]).tolist() == ["happy"]
     assert "좋/VA 아요/EF" in model[0].vocabulary_
+
+
+def test_cross_val_proba_columns_follow_the_classes_and_unseen_classes_get_zero():
+    rng = np.random.default_rng(2)
+    sessions = np.repeat(["S1", "S2", "S3"], 60)
+    y = rng.choice(["angry", "happy", "neutral"], len(sessions))
+    y[:5] = "fear"  # fear only in S1: the fold that tests S1 never trained on it
+    x = rng.normal(size=(len(y), 3))
+    classes = np.unique(y)
+    p = rb.cross_val_proba(rb.dense_model, x, y, rb.fold_ids(sessions, "session"), classes)
+    np.testing.assert_allclose(p.sum(1), 1.0)
+    assert (p[sessions == "S1", list(classes).index("fear")] == 0).all()
+    assert (p[sessions != "S1", list(classes).index("fear")] > 0).all()
+
+
+def test_session_readback_knows_an_informative_modality_a_useless_one_and_their_product():
+    """Two modalities that each see the label through independent noise, one that sees nothing: each
+    informative one beats the majority, the useless one does not, the product of the two informative ones
+    beats either, and adding the useless one costs little."""
+    rng = np.random.default_rng(3)
+    sessions = np.repeat([f"S{i}" for i in range(4)], 150)
+    k = 4
+    y = rng.choice(k, len(sessions), p=[0.4, 0.3, 0.2, 0.1])
+    onehot = np.eye(k)[y]
+    x = {"a": onehot * 1.0 + rng.normal(0, 1, (len(y), k)),
+         "b": onehot * 1.0 + rng.normal(0, 1, (len(y), k)),
+         "c": rng.normal(0, 1, (len(y), k))}
+    labels = np.array(EMOTIONS)[y]
+    out = rb.session_readback({m: rb.dense_model for m in x}, x, labels, sessions)
+    assert set(out) == {"majority", "a", "b", "c", "a+b", "a+c", "b+c", "a+b+c"}
+    assert out["majority"] == pytest.approx(np.mean(y == 0))
+    assert out["a"] > out["majority"] + 0.1 and out["b"] > out["majority"] + 0.1
+    assert out["c"] < out["majority"] + 0.03
+    assert out["a+b"] > max(out["a"], out["b"]) + 0.03
+    assert out["a+b+c"] > out["a+b"] - 0.05

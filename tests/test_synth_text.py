@@ -9,7 +9,7 @@ once per test session (``tests/_synth_corpus.py``, shared with tests/test_synth_
 KEMDy19 quoted below come from the real transcripts (20 sessions): 15 % of a held-out session's sentences
 occur verbatim in the other sessions, about 20 % of scripted transcripts and 3-11 % of improvised ones
 occur in another session, about 9 % of transcripts carry overlap markup. Reuse grows with the number of
-sessions to match against (the full 20-session preset measures 17 % / 23 % / 7 %); the default has 6.
+sessions to match against (the full 20-session preset measures 16 % / 23 % / 6 %); the default has 6.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ rows), every utterance predicted once by a model that did not see it.
 from __future__ import annotations
 
 from functools import partial
+from itertools import combinations
 from typing import Callable
 
 import numpy as np
@@ -87,6 +88,47 @@ def cross_val_predict(make_model: Callable, x, y: np.ndarray, folds: np.ndarray)
         model = make_model().fit(_take(x, train_idx), y[train_idx])
         pred[test_idx] = model.predict(_take(x, test_idx))
     return pred
+
+
+def cross_val_proba(make_model: Callable, x, y: np.ndarray, folds: np.ndarray, classes) -> np.ndarray:
+    """Each row's class probabilities (columns in ``classes`` order) from a model fitted on the other
+    folds' rows; a class absent from a fold's training rows gets probability 0 there."""
+    y = np.asarray(y)
+    classes = np.asarray(classes)
+    out = np.zeros((len(y), len(classes)))
+    for f in np.unique(folds):
+        test = folds == f
+        train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
+        model = make_model().fit(_take(x, train_idx), y[train_idx])
+        cols = np.searchsorted(classes, model.classes_)
+        out[np.ix_(test_idx, cols)] = model.predict_proba(_take(x, test_idx))
+    return out
+
+
+def session_readback(makers: dict[str, Callable], x: dict, y, sessions) -> dict[str, float]:
+    """Leave-one-session-out accuracy of the label read back from each modality's features (``makers``:
+    modality -> model factory, ``x``: modality -> features), of the product of every pair's and of all the
+    modalities' out-of-fold posteriors (log-linear pooling with the training folds' prior, as the
+    ``product`` fusion), and of the training folds' majority class (key ``majority``). Fused keys join the
+    modalities with ``+`` in ``makers`` order."""
+    y = np.asarray(y)
+    folds = fold_ids(sessions, "session")
+    classes = np.unique(y)
+    logp = {m: np.log(np.clip(cross_val_proba(make, x[m], y, folds, classes), 1e-9, None))
+            for m, make in makers.items()}
+    log_prior = np.empty((len(y), len(classes)))
+    majority = np.empty(len(y), dtype=object)
+    for f in np.unique(folds):
+        train = y[folds != f]
+        log_prior[folds == f] = np.log((train[:, None] == classes).mean(0) + 1e-9)
+        majority[folds == f] = classes[np.argmax((train[:, None] == classes).sum(0))]
+    out = {"majority": accuracy(y, majority)}
+    mods = list(makers)
+    groups = [(m,) for m in mods] + [c for k in range(2, len(mods) + 1) for c in combinations(mods, k)]
+    for g in groups:
+        score = sum(logp[m] for m in g) - (len(g) - 1) * log_prior
+        out["+".join(g)] = accuracy(y, classes[score.argmax(1)])
+    return out
 
 
 def _take(x, idx: np.ndarray):
