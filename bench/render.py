@@ -66,6 +66,15 @@ def summary():
             rows.append(["the single-split main job before the fixes of findings 1 and 3 below (earlier models, "
                          "one seed, a busier machine)",
                          f"{_f(b['with_data']['wall_s'])} s / {_f(b['without_data']['wall_s'])} s", ""])
+        q = s.get("quality")
+        if q:
+            goal = f">= {q['goal_over_majority']:.2f} ({'met' if q['goal_met'] else 'not met'})"
+            rows.append(["main job's fused settings over the majority class, accuracy (every run the same table: "
+                         f"{'yes' if q['identical_in_every_run'] else '**no**'})",
+                         "; ".join(f"{k} {v:+.3f} (accuracy {q['table'][k]['accuracy']:.3f} "
+                                   f"[{q['table'][k]['accuracy_ci'][0]:.3f}, {q['table'][k]['accuracy_ci'][1]:.3f}] "
+                                   f"vs {q['table'][k]['majority_accuracy']:.3f})"
+                                   for k, v in q["fused_over_majority"].items()), goal])
         rows.append(["share of the main job spent outside rules (Snakemake itself)",
                      f"{_f(100 * s['without_data']['outside_share'], 0)} % "
                      f"({_f(s['without_data']['outside_rules_s'])} s)", ""])
