@@ -8,8 +8,8 @@ bio tables, and ``emoflow.readback.session_readback`` reads the label back the s
 three sessions have their own majority share, so the comparison is on the gain over the majority class:
 text and audio each within a factor of about 1.6 of the real gains (text +0.157, audio +0.069), ordered
 text > audio > bio, bio not above the majority. The same figures are in ``bench/results/real_scale.json``
-(``bench/real_scale.py``) and in the README. About 90-120 s on 2 cores (generation and eGeMAPS of 1,592
-utterances).
+(``bench/real_scale.py``) and in the README. About 140 s on 2 cores (generation, eGeMAPS and bio features of
+1,592 utterances).
 """
 
 from __future__ import annotations
