@@ -42,28 +42,23 @@ REAL = {"random": 0.518, "session": 0.478, "majority": 0.409,
         "source": "real KEMDy19, sessions 1-3, eGeMAPS + logistic regression: random 3-fold vs leave-one-session-out"}
 
 
+def feature_tables(res: Path) -> dict:
+    """The tables ``emoflow.readback.modality_views`` reads, from a run's ``results/`` folder."""
+    return {"segments": pd.read_parquet(res / "segments.parquet"),
+            "egemaps": pd.read_parquet(res / "features/opensmile/eGeMAPSv02.parquet"),
+            "bio": pd.read_parquet(res / "features/bio.parquet"),
+            "morphemes": pd.read_parquet(res / "features/text/morphemes.parquet")}
+
+
 def load(workdir: Path) -> dict:
     res = workdir / "results"
-    seg = pd.read_parquet(res / "segments.parquet")
+    d = rb.modality_views(**feature_tables(res))
     truth = pd.read_parquet(workdir / "resources/synthetic/KEMDy19/_truth/cues.parquet").set_index("segment_id")
-    ids = seg["segment_id"]
-    egemaps = pd.read_parquet(res / "features/opensmile/eGeMAPSv02.parquet").set_index("segment_id")
-    audio_cols = [c for c in egemaps.columns if egemaps[c].dtype == np.float32]
-    bio = pd.read_parquet(res / "features/bio.parquet").set_index("segment_id")
-    bio_cols = [c for c in bio.columns if bio[c].dtype.kind == "f" and not c.endswith("_fs_hz")]
-    morph = pd.read_parquet(res / "features/text/morphemes.parquet").set_index("segment_id")
-    return {
-        "ids": ids.to_numpy(), "sessions": seg["session"].to_numpy(),
-        "dialogues": unc.dialogue_of(seg).to_numpy(),
-        "label": seg["emotion"].to_numpy(),
-        "cues": {m: ids.map(truth[f"{m}_cue"]).to_numpy() for m in ("audio", "text", "bio")},
-        "x": {"audio": egemaps.loc[ids, audio_cols].to_numpy(np.float64),
-              "text": [list(d) for d in morph.loc[ids, "morphemes"]],
-              "bio": bio.loc[ids, bio_cols].to_numpy(np.float64)},
-        "n_features": {"audio": len(audio_cols), "bio": len(bio_cols)},
-        "oracle": json.loads((res / "oracle.json").read_text())["settings"],
-        "table": pd.read_csv(res / "table1.csv").set_index("setting"),
-    }
+    ids = pd.Series(d["ids"])
+    d["cues"] = {m: ids.map(truth[f"{m}_cue"]).to_numpy() for m in ("audio", "text", "bio")}
+    d["oracle"] = json.loads((res / "oracle.json").read_text())["settings"]
+    d["table"] = pd.read_csv(res / "table1.csv").set_index("setting")
+    return d
 
 
 def models() -> dict:

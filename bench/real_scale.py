@@ -23,14 +23,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
 import common  # noqa: E402
+import readback  # noqa: E402
 
 sys.path.insert(0, str(common.ROOT / "workflow" / "src"))
 from emoflow import readback as rb  # noqa: E402
-from emoflow import uncertainty as unc  # noqa: E402
 
 REAL = {"text": 0.566, "audio": 0.478, "majority": 0.409,
         "source": "real KEMDy19 sessions 1-3, leave-one-session-out, logistic regression: "
@@ -52,19 +50,7 @@ def build(n_sessions: int, cores: int, cue: dict[str, float]) -> Path:
 
 
 def load(dest: Path) -> dict:
-    res = dest / "results"
-    seg = pd.read_parquet(res / "segments.parquet")
-    ids = seg["segment_id"]
-    egemaps = pd.read_parquet(res / "features/opensmile/eGeMAPSv02.parquet").set_index("segment_id")
-    audio_cols = [c for c in egemaps.columns if egemaps[c].dtype == np.float32]
-    bio = pd.read_parquet(res / "features/bio.parquet").set_index("segment_id")
-    bio_cols = [c for c in bio.columns if bio[c].dtype.kind == "f" and not c.endswith("_fs_hz")]
-    morph = pd.read_parquet(res / "features/text/morphemes.parquet").set_index("segment_id")
-    return {"ids": ids.to_numpy(), "sessions": seg["session"].to_numpy(),
-            "dialogues": unc.dialogue_of(seg).to_numpy(), "label": seg["emotion"].to_numpy(),
-            "x": {"audio": egemaps.loc[ids, audio_cols].to_numpy(np.float64),
-                  "text": [list(m) for m in morph.loc[ids, "morphemes"]],
-                  "bio": bio.loc[ids, bio_cols].to_numpy(np.float64)}}
+    return rb.modality_views(**readback.feature_tables(dest / "results"))
 
 
 def measure(d: dict) -> dict:

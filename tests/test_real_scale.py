@@ -14,13 +14,11 @@ text > audio > bio, bio not above the majority. The same figures are in ``bench/
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import copy_workflow, snakemake
 from emoflow import readback as rb
-from emoflow import uncertainty as unc
 
 pytestmark = pytest.mark.workflow
 
@@ -36,17 +34,13 @@ def readback(tmp_path_factory) -> dict:
                                         "split:\n  folds: 3\n  val_groups: 1\n")
     snakemake(wd, *TARGETS, "--cores", "2", "--configfile", "real_scale.yaml")
     res = wd / "results"
-    seg = pd.read_parquet(res / "segments.parquet")
-    ids = seg["segment_id"]
-    egemaps = pd.read_parquet(res / "features/opensmile/eGeMAPSv02.parquet").set_index("segment_id")
-    bio = pd.read_parquet(res / "features/bio.parquet").set_index("segment_id")
-    morph = pd.read_parquet(res / "features/text/morphemes.parquet").set_index("segment_id")
-    x = {"audio": egemaps.loc[ids, [c for c in egemaps.columns if egemaps[c].dtype == np.float32]].to_numpy(float),
-         "text": [list(m) for m in morph.loc[ids, "morphemes"]],
-         "bio": bio.loc[ids, [c for c in bio.columns if bio[c].dtype.kind == "f"]].to_numpy(float)}
+    d = rb.modality_views(pd.read_parquet(res / "segments.parquet"),
+                          pd.read_parquet(res / "features/opensmile/eGeMAPSv02.parquet"),
+                          pd.read_parquet(res / "features/bio.parquet"),
+                          pd.read_parquet(res / "features/text/morphemes.parquet"))
     makers = {"audio": rb.dense_model, "text": rb.tfidf_model, "bio": rb.dense_model}
-    out = rb.session_readback(makers, x, seg["emotion"].to_numpy(), seg["session"].to_numpy())
-    out["n"], out["n_dialogues"] = len(seg), unc.dialogue_of(seg).nunique()
+    out = rb.session_readback(makers, d["x"], d["label"], d["sessions"])
+    out["n"], out["n_dialogues"] = len(d["ids"]), len(set(d["dialogues"]))
     return out
 
 

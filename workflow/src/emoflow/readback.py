@@ -77,6 +77,24 @@ def fold_ids(sessions: np.ndarray, scheme: str, k: int = 3, seed: int = 0) -> np
     raise ValueError(f"unknown scheme {scheme!r}; use one of {SCHEMES}")
 
 
+def modality_views(segments: pd.DataFrame, egemaps: pd.DataFrame, bio: pd.DataFrame,
+                   morphemes: pd.DataFrame) -> dict:
+    """The utterances of ``segments`` (in its order) as the read-back classifiers see them: ``ids``,
+    ``sessions``, ``dialogues``, ``label`` and ``x`` (audio: the float32 eGeMAPS functionals; text: each
+    utterance's morpheme list; bio: the float bio features, sampling-rate columns left out), from the
+    workflow's feature tables keyed by ``segment_id``."""
+    ids = segments["segment_id"]
+    egemaps, bio, morphemes = (t.set_index("segment_id") for t in (egemaps, bio, morphemes))
+    audio_cols = [c for c in egemaps.columns if egemaps[c].dtype == np.float32]
+    bio_cols = [c for c in bio.columns if bio[c].dtype.kind == "f" and not c.endswith("_fs_hz")]
+    return {"ids": ids.to_numpy(), "sessions": segments["session"].to_numpy(),
+            "dialogues": unc.dialogue_of(segments).to_numpy(), "label": segments["emotion"].to_numpy(),
+            "x": {"audio": egemaps.loc[ids, audio_cols].to_numpy(np.float64),
+                  "text": [list(m) for m in morphemes.loc[ids, "morphemes"]],
+                  "bio": bio.loc[ids, bio_cols].to_numpy(np.float64)},
+            "n_features": {"audio": len(audio_cols), "bio": len(bio_cols)}}
+
+
 def cross_val_predict(make_model: Callable, x, y: np.ndarray, folds: np.ndarray) -> np.ndarray:
     """Each row predicted by a model fitted on the other folds' rows (``x``: array, sparse matrix or a
     list of token lists)."""

@@ -32,9 +32,10 @@ Measured (small default, seed 19, 772 clips, from the files)
     10th-90th percentile spans 7-10 semitones. One-feature classifiers (spectral centroid, roll-off,
     flatness, zero-crossing rate, energy above 1 kHz, spectral slope, level) trained on 3 sessions read
     the audio cue of the other 3 at most half as well as a perfect high/low arousal reader would
-    (tests/test_synth_speech.py; the old renderer's per-cue filter: up to 0.74 against a majority of 0.38). Speaker-normalised pitch and level change with the cue as intended (aroused cues
-    higher and louder), with overlap (pitch ROC AUC angry vs happy 0.44, sad vs neutral 0.33; 0.5 =
-    identical; sad's mean pitch shift is 0.7 semitones below neutral's against a spread of 1 semitone). eGeMAPS
+    (tests/test_synth_speech.py; the old renderer's per-cue filter: up to 0.74 against a majority of
+    0.38). Speaker-normalised pitch and level change with the cue as intended (aroused cues higher and
+    louder), with overlap (pitch ROC AUC angry vs happy 0.44, sad vs neutral 0.33; 0.5 = identical; sad's
+    mean pitch shift is 0.7 semitones below neutral's against a spread of 1 semitone). eGeMAPS
     (88 functionals, logistic regression) reads the audio cue at 0.45 on held-out sessions (its majority
     0.29) and, through the cue model's audio accuracy, the label at 0.40 on held-out sessions and 0.47 on a
     random split against 0.39 (bench/readback.py; real KEMDy19, 3 sessions: 0.478 and 0.518 against 0.409;
