@@ -24,6 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import pandas as pd  # noqa: E402
+
 import common  # noqa: E402
 import readback  # noqa: E402
 
@@ -33,6 +35,7 @@ from emoflow import readback as rb  # noqa: E402
 REAL = {"text": 0.566, "audio": 0.478, "majority": 0.409,
         "source": "real KEMDy19 sessions 1-3, leave-one-session-out, logistic regression: "
                   "Korean-morpheme TF-IDF (text), eGeMAPS (audio)"}
+MAKERS = {"audio": rb.dense_model, "text": rb.tfidf_model, "bio": rb.dense_model}
 TARGETS = ["results/segments.parquet", "results/features/opensmile/eGeMAPSv02.parquet",
            "results/features/text/morphemes.parquet", "results/features/bio.parquet"]
 
@@ -50,12 +53,25 @@ def build(n_sessions: int, cores: int, cue: dict[str, float]) -> Path:
 
 
 def load(dest: Path) -> dict:
-    return rb.modality_views(**readback.feature_tables(dest / "results"))
+    d = rb.modality_views(**readback.feature_tables(dest / "results"))
+    truth = pd.read_parquet(dest / "resources/synthetic/KEMDy19/_truth/cues.parquet").set_index("segment_id")
+    d["cues"] = {m: pd.Series(d["ids"]).map(truth[f"{m}_cue"]).to_numpy() for m in MAKERS}
+    return d
 
 
 def measure(d: dict) -> dict:
-    makers = {"audio": rb.dense_model, "text": rb.tfidf_model, "bio": rb.dense_model}
-    return rb.session_readback(makers, d["x"], d["label"], d["sessions"])
+    return rb.session_readback(MAKERS, d["x"], d["label"], d["sessions"])
+
+
+def cue_readback(d: dict) -> dict:
+    """Each modality's own cue read back the same way (leave-one-session-out), beside its majority."""
+    folds = rb.fold_ids(d["sessions"], "session")
+    out = {}
+    for m, make in MAKERS.items():
+        pred = rb.cross_val_predict(make, d["x"][m], d["cues"][m], folds)
+        out[m] = {"accuracy": rb.accuracy(d["cues"][m], pred),
+                  "majority": float(pd.Series(d["cues"][m]).value_counts(normalize=True).iloc[0])}
+    return out
 
 
 def main(argv=None) -> int:
@@ -73,7 +89,7 @@ def main(argv=None) -> int:
     d = load(dest)
     result = {"n": len(d["ids"]), "n_sessions": len(set(d["sessions"])), "real": REAL,
               "cue_accuracy": {k: float(v) for k, v in (c.split("=") for c in args.cue)} or "default",
-              "synthetic": measure(d)}
+              "synthetic": measure(d), "cue_readback": cue_readback(d)}
     result["seconds"] = round(time.time() - t0, 1)
     common.save("real_scale", result)
     s = result["synthetic"]
@@ -81,6 +97,8 @@ def main(argv=None) -> int:
     for k, v in s.items():
         real = f"{REAL[k]:.3f}" if k in REAL else ""
         print(f"| {k} | {v:.3f} | {real} |")
+    print("\n".join(f"{m} cue read back {v['accuracy']:.3f} (its majority {v['majority']:.3f})"
+                    for m, v in result["cue_readback"].items()))
     print(f"\n{result['n']} utterances, {result['n_sessions']} sessions; {result['seconds']} s")
     return 0
 

@@ -720,5 +720,5 @@ def test_auto_can_leave_out_a_member_that_only_adds_noise():
 
     auto, res = test_accuracy("auto")
     assert res.metrics["chosen"] == chosen
-    assert chosen == "product:audio+text", scores  # well ahead of every all-member method here
+    assert chosen.endswith(":audio+text"), scores  # bio left out, judged on validation alone
     assert auto > test_accuracy("product")[0] + 0.05, (auto, chosen)

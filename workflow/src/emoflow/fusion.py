@@ -541,6 +541,8 @@ def candidate_names(modalities: Sequence[str]) -> list[str]:
     method on each smaller group of two or more members (``<method>:<m1>+<m2>``, members in the setting's
     order), so a member that only adds noise can be left out; each member alone (``only:<modality>``)."""
     mods = list(modalities)
+    if any(":" in m or "+" in m for m in mods):
+        raise ValueError(f"modality names may not contain ':' or '+': {mods}")
     subsets = [c for k in range(len(mods) - 1, 1, -1) for c in combinations(mods, k)]
     return (list(METHODS) + [f"{meth}:{'+'.join(c)}" for c in subsets for meth in METHODS]
             + [f"only:{m}" for m in mods])

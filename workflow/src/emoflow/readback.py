@@ -112,23 +112,23 @@ def cross_val_proba(make_model: Callable, x, y: np.ndarray, folds: np.ndarray, c
     """Each row's class probabilities (columns in ``classes`` order) from a model fitted on the other
     folds' rows; a class absent from a fold's training rows gets probability 0 there."""
     y = np.asarray(y)
-    classes = np.asarray(classes)
-    out = np.zeros((len(y), len(classes)))
+    column = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(y), len(column)))
     for f in np.unique(folds):
         test = folds == f
         train_idx, test_idx = np.flatnonzero(~test), np.flatnonzero(test)
         model = make_model().fit(_take(x, train_idx), y[train_idx])
-        cols = np.searchsorted(classes, model.classes_)
+        cols = [column[c] for c in model.classes_]
         out[np.ix_(test_idx, cols)] = model.predict_proba(_take(x, test_idx))
     return out
 
 
 def session_readback(makers: dict[str, Callable], x: dict, y, sessions) -> dict[str, float]:
     """Leave-one-session-out accuracy of the label read back from each modality's features (``makers``:
-    modality -> model factory, ``x``: modality -> features), of the product of every pair's and of all the
-    modalities' out-of-fold posteriors (log-linear pooling with the training folds' prior, as the
-    ``product`` fusion), and of the training folds' majority class (key ``majority``). Fused keys join the
-    modalities with ``+`` in ``makers`` order."""
+    modality -> model factory, ``x``: modality -> features), of the product of the out-of-fold posteriors of
+    every group of two or more modalities (log-linear pooling with the training folds' class prior, add-one
+    smoothed, as the ``product`` fusion), and of the training folds' majority class (key ``majority``).
+    Fused keys join the modalities with ``+`` in ``makers`` order."""
     y = np.asarray(y)
     folds = fold_ids(sessions, "session")
     classes = np.unique(y)
@@ -138,7 +138,7 @@ def session_readback(makers: dict[str, Callable], x: dict, y, sessions) -> dict[
     majority = np.empty(len(y), dtype=object)
     for f in np.unique(folds):
         train = y[folds != f]
-        log_prior[folds == f] = np.log((train[:, None] == classes).mean(0) + 1e-9)
+        log_prior[folds == f] = np.log(((train[:, None] == classes).sum(0) + 1) / (len(train) + len(classes)))
         majority[folds == f] = classes[np.argmax((train[:, None] == classes).sum(0))]
     out = {"majority": accuracy(y, majority)}
     mods = list(makers)
