@@ -38,8 +38,9 @@ Measured (seed 19, from the files; sentences split after . ? !, cleaned with the
     and 0.5 %); overlap markup in about 9.5 % of transcripts, every utterance-initial group after the
     other speaker's turn with X = that turn's last words. Morpheme TF-IDF with logistic regression on three
     real-sized sessions (``size: full, n_sessions: 3``; bench/real_scale.py), leave-one-session-out, reads the
-    text cue at 0.65 (its most frequent cue: 0.25) and, through the cue model's text accuracy, the label at 0.504 against a
-    majority of 0.322 (+0.18; real KEMDy19 sessions 1-3, measured the same way: 0.566 against 0.409, +0.157).
+    text cue at 0.65 (its most frequent cue: 0.25) and, through the cue model's text accuracy, the label at
+    0.504 against a majority of 0.322 (+0.18; real KEMDy19 sessions 1-3, measured the same way: 0.566
+    against 0.409, +0.157).
 """
 
 from __future__ import annotations
