@@ -36,7 +36,6 @@ sys.path.insert(0, str(common.ROOT / "workflow" / "src"))
 from emoflow import metrics as mt  # noqa: E402
 from emoflow import readback as rb  # noqa: E402
 from emoflow import uncertainty as unc  # noqa: E402
-from emoflow.metrics import majority_class  # noqa: E402
 
 REAL = {"random": 0.518, "session": 0.478, "majority": 0.409,
         "source": "real KEMDy19, sessions 1-3, eGeMAPS + logistic regression: random 3-fold vs leave-one-session-out"}
@@ -50,12 +49,16 @@ def feature_tables(res: Path) -> dict:
             "morphemes": pd.read_parquet(res / "features/text/morphemes.parquet")}
 
 
+def truth_cues(workdir: Path, ids) -> dict:
+    """Each modality's latent cue of the utterances ``ids``, from the generator's ``_truth`` folder."""
+    truth = pd.read_parquet(workdir / "resources/synthetic/KEMDy19/_truth/cues.parquet").set_index("segment_id")
+    return {m: pd.Series(ids).map(truth[f"{m}_cue"]).to_numpy() for m in ("audio", "text", "bio")}
+
+
 def load(workdir: Path) -> dict:
     res = workdir / "results"
     d = rb.modality_views(**feature_tables(res))
-    truth = pd.read_parquet(workdir / "resources/synthetic/KEMDy19/_truth/cues.parquet").set_index("segment_id")
-    ids = pd.Series(d["ids"])
-    d["cues"] = {m: ids.map(truth[f"{m}_cue"]).to_numpy() for m in ("audio", "text", "bio")}
+    d["cues"] = truth_cues(workdir, d["ids"])
     d["oracle"] = json.loads((res / "oracle.json").read_text())["settings"]
     d["table"] = pd.read_csv(res / "table1.csv").set_index("setting")
     return d
@@ -63,15 +66,6 @@ def load(workdir: Path) -> dict:
 
 def models() -> dict:
     return {"audio": rb.dense_model, "text": rb.tfidf_model, "bio": rb.dense_model}
-
-
-def majority_cv(y: np.ndarray, folds: np.ndarray) -> float:
-    """Accuracy of predicting each fold's training majority."""
-    pred = np.empty(len(y), dtype=object)
-    for f in np.unique(folds):
-        test = folds == f
-        pred[test] = majority_class(y[~test])
-    return rb.accuracy(y, pred)
 
 
 def accuracy_ci(d: dict, y: np.ndarray, pred: np.ndarray, n_boot: int) -> list[float]:
@@ -95,10 +89,10 @@ def readback(d: dict, n_boot: int) -> list[dict]:
         rows.append({
             "modality": m, "cue_accuracy": rb.accuracy(d["cues"][m], cue_pred),
             "cue_accuracy_ci": accuracy_ci(d, d["cues"][m], cue_pred, n_boot),
-            "cue_majority": majority_cv(d["cues"][m], folds),
+            "cue_majority": rb.accuracy(d["cues"][m], rb.fold_majority(d["cues"][m], folds)),
             "label_accuracy": scores["accuracy"], "label_f1_macro": scores["f1_macro"],
             "label_accuracy_ci": accuracy_ci(d, d["label"], label_pred, n_boot),
-            "label_majority": majority_cv(d["label"], folds),
+            "label_majority": rb.accuracy(d["label"], rb.fold_majority(d["label"], folds)),
             "oracle_accuracy": o["accuracy"], "oracle_expected_accuracy": o["expected_accuracy"],
             "workflow_accuracy": float(d["table"].loc[label_names[m], "accuracy"]),
             "workflow_f1_macro": float(d["table"].loc[label_names[m], "f1_macro"]),

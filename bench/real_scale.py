@@ -24,7 +24,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd  # noqa: E402
 
 import common  # noqa: E402
 import readback  # noqa: E402
@@ -54,8 +53,7 @@ def build(n_sessions: int, cores: int, cue: dict[str, float]) -> Path:
 
 def load(dest: Path) -> dict:
     d = rb.modality_views(**readback.feature_tables(dest / "results"))
-    truth = pd.read_parquet(dest / "resources/synthetic/KEMDy19/_truth/cues.parquet").set_index("segment_id")
-    d["cues"] = {m: pd.Series(d["ids"]).map(truth[f"{m}_cue"]).to_numpy() for m in MAKERS}
+    d["cues"] = readback.truth_cues(dest, d["ids"])
     return d
 
 
@@ -66,12 +64,9 @@ def measure(d: dict) -> dict:
 def cue_readback(d: dict) -> dict:
     """Each modality's own cue read back the same way (leave-one-session-out), beside its majority."""
     folds = rb.fold_ids(d["sessions"], "session")
-    out = {}
-    for m, make in MAKERS.items():
-        pred = rb.cross_val_predict(make, d["x"][m], d["cues"][m], folds)
-        out[m] = {"accuracy": rb.accuracy(d["cues"][m], pred),
-                  "majority": float(pd.Series(d["cues"][m]).value_counts(normalize=True).iloc[0])}
-    return out
+    return {m: {"accuracy": rb.accuracy(d["cues"][m], rb.cross_val_predict(make, d["x"][m], d["cues"][m], folds)),
+                "majority": rb.accuracy(d["cues"][m], rb.fold_majority(d["cues"][m], folds))}
+            for m, make in MAKERS.items()}
 
 
 def main(argv=None) -> int:
@@ -83,12 +78,11 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-build", action="store_true", help="reuse bench/_work/three as it is")
     args = ap.parse_args(argv)
     t0 = time.time()
-    dest = common.WORK / "three" if args.skip_build else build(args.sessions, args.cores,
-                                                                 {k: float(v) for k, v in
-                                                                  (c.split("=") for c in args.cue)})
+    cue = {k: float(v) for k, v in (c.split("=") for c in args.cue)}
+    dest = common.WORK / "three" if args.skip_build else build(args.sessions, args.cores, cue)
     d = load(dest)
     result = {"n": len(d["ids"]), "n_sessions": len(set(d["sessions"])), "real": REAL,
-              "cue_accuracy": {k: float(v) for k, v in (c.split("=") for c in args.cue)} or "default",
+              "cue_accuracy": cue or "default",
               "synthetic": measure(d), "cue_readback": cue_readback(d)}
     result["seconds"] = round(time.time() - t0, 1)
     common.save("real_scale", result)

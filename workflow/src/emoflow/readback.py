@@ -25,7 +25,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from . import metrics as mt
 from . import uncertainty as unc
+from .constants import CLASS_INDEX, EMOTIONS
 
 SCHEMES = ("session", "random")
 
@@ -123,29 +125,35 @@ def cross_val_proba(make_model: Callable, x, y: np.ndarray, folds: np.ndarray, c
     return out
 
 
+def fold_majority(y, folds: np.ndarray) -> np.ndarray:
+    """Each row's prediction by the majority class of the other folds' rows (``metrics.majority_class``)."""
+    y = np.asarray(y)
+    pred = np.empty(len(y), dtype=object)
+    for f in np.unique(folds):
+        pred[folds == f] = mt.majority_class(y[folds != f])
+    return pred
+
+
 def session_readback(makers: dict[str, Callable], x: dict, y, sessions) -> dict[str, float]:
     """Leave-one-session-out accuracy of the label read back from each modality's features (``makers``:
     modality -> model factory, ``x``: modality -> features), of the product of the out-of-fold posteriors of
-    every group of two or more modalities (log-linear pooling with the training folds' class prior, add-one
-    smoothed, as the ``product`` fusion), and of the training folds' majority class (key ``majority``).
-    Fused keys join the modalities with ``+`` in ``makers`` order."""
+    every group of two or more modalities (``fusion.product_pool`` with the training folds' class prior,
+    ``metrics.class_prior``, as the ``product`` fusion), and of the training folds' majority class (key
+    ``majority``). Fused keys join the modalities with ``+`` in ``makers`` order."""
+    from .fusion import product_pool
+
     y = np.asarray(y)
     folds = fold_ids(sessions, "session")
-    classes = np.unique(y)
-    logp = {m: np.log(np.clip(cross_val_proba(make, x[m], y, folds, classes), 1e-9, None))
-            for m, make in makers.items()}
-    log_prior = np.empty((len(y), len(classes)))
-    majority = np.empty(len(y), dtype=object)
-    for f in np.unique(folds):
-        train = y[folds != f]
-        log_prior[folds == f] = np.log(((train[:, None] == classes).sum(0) + 1) / (len(train) + len(classes)))
-        majority[folds == f] = classes[np.argmax((train[:, None] == classes).sum(0))]
-    out = {"majority": accuracy(y, majority)}
+    proba = {m: cross_val_proba(make, x[m], y, folds, EMOTIONS) for m, make in makers.items()}
+    out = {"majority": accuracy(y, fold_majority(y, folds))}
     mods = list(makers)
-    groups = [(m,) for m in mods] + [c for k in range(2, len(mods) + 1) for c in combinations(mods, k)]
-    for g in groups:
-        score = sum(logp[m] for m in g) - (len(g) - 1) * log_prior
-        out["+".join(g)] = accuracy(y, classes[score.argmax(1)])
+    for g in [(m,) for m in mods] + [c for k in range(2, len(mods) + 1) for c in combinations(mods, k)]:
+        pred = np.empty(len(y), dtype=object)
+        for f in np.unique(folds):
+            test = folds == f
+            prior = mt.class_prior([CLASS_INDEX[e] for e in y[~test]])
+            pred[test] = np.asarray(EMOTIONS)[product_pool([proba[m][test] for m in g], prior).argmax(1)]
+        out["+".join(g)] = accuracy(y, pred)
     return out
 
 
